@@ -1,0 +1,282 @@
+"""The one access path: fetch → decide per record → log durably → return.
+
+Views and API handlers get records only from here. Nothing is returned before the
+access-log entries for it are committed; if a guard cannot be consulted, nothing
+protected is returned at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import pdl
+from .contract import Contract, Query, Record
+from .errors import ContractError, Forbidden, GuardUnavailable, BadRequest
+from .guards import LogEntry, now
+from .identity import PatientId, parse_patient_id
+from .registry import SourceSystem
+from .sessions import PatientContext, Session
+
+MAX_FOLLOW_UPS = 10  # hasMore chains are bounded: a producer cannot keep us forever
+
+
+@dataclass
+class SourceStatus:
+    """What one producer did for one contract: shown to the clinician, always."""
+
+    logical_address: str
+    source_name: str
+    care_provider_name: str
+    contract: str
+    status: str  # ok | info | error | timeout | invalid
+    message: str | None = None
+    seconds: float | None = None
+    records: int = 0
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ReadResult:
+    patient: PatientId
+    records: list[Record]
+    withheld: dict[str, int]
+    sources: list[SourceStatus]
+    not_enabled: list[str]
+    blocked_where: list[dict] = field(default_factory=list)
+    emergency: bool = False
+    request_id: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "patient": self.patient.id, "request_id": self.request_id, "emergency": self.emergency,
+            "records": [r.to_json() for r in self.records],
+            "withheld": [{"reason": k, "count": v, "text": pdl.REASON_TEXT.get(k, k)} for k, v in self.withheld.items()],
+            "blocked_where": self.blocked_where,
+            "sources": [s.to_json() for s in self.sources],
+            "not_enabled": self.not_enabled,
+        }
+
+
+class LocalIndex:
+    """Which source systems to ask: the registry's producers of a contract (no national EI)."""
+
+    def __init__(self, core):
+        self.core = core
+
+    async def sources(self, patient: PatientId, contract: Contract) -> list[SourceSystem]:
+        return self.core.registry.source_systems(self.core.env_name, contract.id)
+
+
+class AccessService:
+    def __init__(self, core):
+        self.core = core
+
+    # -- who and which patient -------------------------------------------------
+    def _actor(self, session: Session):
+        if session.assignment is None:
+            raise Forbidden("Välj ett medarbetaruppdrag först.", code="no_assignment")
+        return session.assignment
+
+    def _entry(self, session: Session, request_id: str, action: str, *, activity: str = "Läsa",
+               patient: PatientId | None = None, **kw) -> LogEntry:
+        a = self._actor(session)
+        return LogEntry(request_id=request_id, user_id=session.clinician.hsa_id, assignment_id=a.id,
+                        assignment_name=a.name, user_care_unit_id=a.care_unit_id,
+                        user_care_provider_id=a.care_provider_id,
+                        patient_id=(patient or (session.patient.patient if session.patient else None)).id
+                        if (patient or session.patient) else None,
+                        activity=activity, action=action, **kw)
+
+    async def open_patient(self, session: Session, raw_patient_id: str) -> PatientContext:
+        """Validate the id, ask TGP, log the search, and set the patient context."""
+        assignment = self._actor(session)
+        patient = parse_patient_id(raw_patient_id)
+        available = await self.core.patient_available(assignment, patient)
+        request_id = str(uuid.uuid4())
+        await self.core.guards.append([self._entry(session, request_id, "search", patient=patient,
+                                                   detail={"tgp": available})])
+        if not available:
+            raise Forbidden("Patienten är inte tillgänglig för din vårdenhet enligt Tillgänglig patient (TGP).",
+                            code="tgp_refused")
+        session.patient = PatientContext(patient)
+        return session.patient
+
+    def _patient(self, session: Session) -> PatientContext:
+        if session.patient is None:
+            raise BadRequest("Ingen patient är vald.", code="no_patient")
+        return session.patient
+
+    async def attest_relation(self, session: Session) -> None:
+        ctx = self._patient(session)
+        await self.core.guards.append([self._entry(session, str(uuid.uuid4()), "attest_relation")])
+        ctx.relation_attested = True
+
+    async def register_consent(self, session: Session, *, emergency: bool, whole_unit: bool,
+                               days: int | None, reason: str | None = None,
+                               represented_by: str | None = None) -> str:
+        """Consent (samtycke) or emergency access (nödöppning), stored and logged in one commit."""
+        a = self._actor(session)
+        ctx = self._patient(session)
+        if emergency and not (reason or "").strip():
+            raise BadRequest("Ange skäl för nödöppning.", code="reason_required")
+        if days is not None and not 1 <= days <= 365:
+            raise BadRequest("Giltighetstiden ska vara 1–365 dagar.", code="bad_duration")
+        start = now()
+        end = start + dt.timedelta(days=days) if days else None
+        if emergency and end is None:
+            end = start + dt.timedelta(hours=self.core.emergency_hours)
+        cid, sql = self.core.guards.consent_insert_sql(
+            assertion_type="Emergency" if emergency else "Consent", patient_id=ctx.patient.id,
+            care_provider_id=a.care_provider_id, care_unit_id=a.care_unit_id,
+            employee_id=None if (whole_unit and not emergency) else session.clinician.hsa_id,
+            start=start, end=end, registered_by=session.clinician.hsa_id, assignment_id=a.id,
+            represented_by=represented_by, reason=reason)
+        entry = self._entry(session, str(uuid.uuid4()), "emergency" if emergency else "register_consent",
+                            activity="Nödöppning" if emergency else "Skriva",
+                            detail={"consent_id": cid, "whole_unit": whole_unit, "end": end.isoformat() if end else None,
+                                    "reason": reason, "represented_by": represented_by})
+        await self.core.guards.append([entry], [sql])
+        return cid
+
+    # -- reading -----------------------------------------------------------------
+    async def read(self, session: Session, categorizations: set[str] | None = None) -> ReadResult:
+        assignment = self._actor(session)
+        ctx = self._patient(session)
+        patient = ctx.patient
+        request_id = str(uuid.uuid4())
+        moment = now()
+        # Guards first: if they cannot be read, nothing is fetched or shown.
+        consent = self._valid_consent(session, patient, moment)
+        blocks = self.core.guards.blocks_for(patient.id)
+
+        contracts, not_enabled = self.core.contracts_in_use(categorizations)
+        fetched = await self._fan_out(patient, contracts, request_id)
+        statuses = [s for s, _ in fetched]
+        records = self._dedupe([r for _, recs in fetched for r in recs], patient)
+
+        shown: list[Record] = []
+        withheld: Counter[str] = Counter()
+        blocked_where: Counter[tuple] = Counter()
+        emergency_used = False
+        for record in records:
+            decision = pdl.decide(record, assignment=assignment, employee_id=session.clinician.hsa_id,
+                                  consent=consent, relation_attested=ctx.relation_attested, blocks=blocks,
+                                  now=moment,
+                                  block_type_of_record=self.core.block_type_of(record))
+            if decision.shown:
+                shown.append(record)
+                emergency_used |= decision.emergency
+            else:
+                withheld[decision.reason] += 1
+                if decision.reason == pdl.BLOCKED:
+                    blocked_where[(record.care_provider_name or record.care_provider_id,
+                                   record.care_unit_name or record.care_unit_id)] += 1
+
+        await self.core.guards.append(self._read_entries(session, request_id, shown, emergency_used, withheld))
+        shown.sort(key=lambda r: (r.time is None, r.time), reverse=True)
+        return ReadResult(
+            patient=patient, records=shown, withheld=dict(withheld), sources=statuses, not_enabled=not_enabled,
+            blocked_where=[{"care_provider": p, "care_unit": u, "count": n} for (p, u), n in blocked_where.items()]
+            if ctx.reveal_blocked else [],
+            emergency=emergency_used, request_id=request_id)
+
+    def _valid_consent(self, session: Session, patient: PatientId, moment) -> pdl.Consent | None:
+        a = session.assignment
+        valid = [c for c in self.core.guards.consents_for(patient.id, a.care_provider_id)
+                 if c.valid_for(a, session.clinician.hsa_id, patient.id, moment)]
+        # A real consent outranks an emergency assertion; the latest wins among equals.
+        valid.sort(key=lambda c: (c.assertion_type == "Consent", c.start))
+        return valid[-1] if valid else None
+
+    def _read_entries(self, session, request_id, shown, emergency_used, withheld) -> list[LogEntry]:
+        groups: Counter[tuple] = Counter((r.care_provider_id, r.care_unit_id, r.contract) for r in shown)
+        own_provider = session.assignment.care_provider_id
+        entries = [
+            self._entry(session, request_id, "read",
+                        activity="Nödöppning" if emergency_used and provider != own_provider else "Läsa",
+                        resource_care_provider_id=provider, resource_care_unit_id=unit, contract=contract,
+                        record_count=count)
+            for (provider, unit, contract), count in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))
+        ]
+        if not entries:  # the attempt itself is a read of the patient's overview
+            entries.append(self._entry(session, request_id, "read", detail={"withheld": dict(withheld)}))
+        return entries
+
+    def _dedupe(self, records: list[Record], patient: PatientId) -> list[Record]:
+        """Same record through two major versions of a contract is shown once."""
+        seen: dict[tuple, Record] = {}
+        for r in records:
+            if r.patient_id and r.patient_id != patient.id:
+                continue  # a producer answered about someone else: never shown
+            key = (r.information_type, r.source_system, r.id)
+            if key not in seen or r.contract > seen[key].contract:
+                seen[key] = r
+        return list(seen.values())
+
+    async def _fan_out(self, patient: PatientId, contracts: list[Contract], request_id: str):
+        env = self.core.env
+        deadline = env.total_deadline
+        jobs = []
+        for contract in contracts:
+            for source in await self.core.index.sources(patient, contract):
+                jobs.append((contract, source))
+        tasks = [asyncio.ensure_future(self._fetch_one(env, c, s, patient, request_id)) for c, s in jobs]
+        if not tasks:
+            return []
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
+        for t in pending:
+            t.cancel()
+        results = []
+        for (contract, source), task in zip(jobs, tasks):
+            if task in done:
+                results.append(task.result())
+            else:
+                results.append((SourceStatus(source.logical_address, source.name, source.care_provider_name,
+                                             contract.id, "timeout",
+                                             "Svaret kom inte inom den totala tidsgränsen.", deadline), []))
+        return results
+
+    async def _fetch_one(self, env, contract: Contract, source: SourceSystem, patient: PatientId, request_id: str):
+        status = SourceStatus(source.logical_address, source.name, source.care_provider_name, contract.id, "ok")
+        started = time.perf_counter()
+        records: list[Record] = []
+        query = Query(patient=patient)
+        address = source.logical_address
+        try:
+            for _ in range(MAX_FOLLOW_UPS + 1):
+                data = await self.core.call(contract, source, address, query, request_id)
+                answer = await self.core.decode(contract, data, source)
+                records.extend(answer.records)
+                if answer.result_code == "ERROR":
+                    status.status, status.message = "error", answer.message or "Producenten svarade ERROR."
+                    records = []
+                    break
+                if answer.result_code == "INFO":
+                    status.status, status.message = "info", answer.message
+                if not answer.has_more:
+                    break
+                address, ref = answer.has_more[0]
+                query = Query(patient=patient, has_more_reference=ref)
+            else:
+                status.status = "info"
+                status.message = f"Producenten har mer information än npo hämtar ({MAX_FOLLOW_UPS} uppföljningar)."
+        except ContractError as e:
+            status.status = "timeout" if e.code == "timeout" else ("invalid" if e.code == "schema_invalid" else "error")
+            status.message = e.message
+            records = []
+        except (GuardUnavailable, Forbidden):
+            raise
+        except Exception as e:  # a plugin bug must not sink the whole overview
+            status.status, status.message = "error", f"Svaret kunde inte tolkas ({type(e).__name__})."
+            records = []
+        status.seconds = round(time.perf_counter() - started, 4)
+        status.records = len(records)
+        self.core.monitor.record(status)
+        return status, records

@@ -1,0 +1,203 @@
+"""The running core: registry, plugins, guards, sessions, the SOAP client and the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from . import soap
+from .access import AccessService, LocalIndex
+from .contract import Answer, Contract, Query, Record
+from .errors import NpoError, StartupError, Unauthenticated, Forbidden
+from .plugins import collect, make_plugin_manager
+from .registry import Registry, SourceSystem
+from .schemas import SchemaSet, default_bundle
+from .sessions import SessionStore
+
+log = logging.getLogger("npo")
+
+SESSION_COOKIE = "npo_session"
+
+
+async def await_me_maybe(value):
+    if callable(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+class Monitor:
+    """Operational status (driftsstatus): recent outcomes per source system and contract."""
+
+    def __init__(self, keep: int = 200):
+        self._events: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=keep))
+
+    def record(self, status) -> None:
+        self._events[(status.logical_address, status.contract)].append((time.time(), status.status, status.seconds))
+
+    def summary(self) -> list[dict]:
+        out = []
+        for (address, contract), events in sorted(self._events.items()):
+            ok = [e for e in events if e[1] in ("ok", "info")]
+            latencies = sorted(e[2] for e in events if e[2] is not None)
+            out.append({
+                "logical_address": address, "contract": contract, "calls": len(events),
+                "error_rate": round(1 - len(ok) / len(events), 3) if events else 0.0,
+                "last_success": max((e[0] for e in ok), default=None),
+                "median_seconds": latencies[len(latencies) // 2] if latencies else None,
+            })
+        return out
+
+
+class Core:
+    """Everything a request needs, built once per process and handed to plugins explicitly."""
+
+    def __init__(self, registry: Registry, env_name: str, pm=None, *, schema_bundle: Path | None = None,
+                 emergency_hours: int = 4, session_idle: float = 30 * 60, session_absolute: float = 10 * 3600):
+        self.registry = registry
+        self.env_name = env_name
+        registry.environment(env_name)  # fails clearly for an unknown environment
+        self.pm = pm or make_plugin_manager()
+        self.reg = collect(self.pm)
+        registry.sync_contracts(self.reg.contracts.values())
+        from .guards import GuardStore  # the guards share registry.db
+
+        self.guards = GuardStore(registry.path)
+        self.sessions = SessionStore(idle=session_idle, absolute=session_absolute)
+        self.access = AccessService(self)
+        self.index = LocalIndex(self)
+        self.monitor = Monitor()
+        self.emergency_hours = emergency_hours
+        self.schemas = SchemaSet(schema_bundle or default_bundle(registry.setting("schema_bundle")))
+        self.http = None
+        self.auth_methods = self._enabled_auth_methods()
+
+    @property
+    def env(self):
+        """Read on every use: an operator's change applies without a restart."""
+        return self.registry.environment(self.env_name)
+
+    @property
+    def contracts(self) -> dict[str, Contract]:
+        return self.reg.contracts
+
+    def _enabled_auth_methods(self) -> list:
+        env = self.env
+        methods = []
+        for name in env.auth_methods:
+            method = self.reg.auth_methods.get(name)
+            if method is None:
+                raise StartupError(f"Environment {env.name} enables auth method {name!r}, but no plugin provides it.")
+            if method.only_environments and env.name not in method.only_environments:
+                raise StartupError(f"Auth method {name!r} may only run in {', '.join(method.only_environments)}, "
+                                   f"not in {env.name}.")
+            methods.append(method)
+        return methods
+
+    def contracts_in_use(self, categorizations: set[str] | None = None) -> tuple[list[Contract], list[str]]:
+        """Enabled contracts (optionally of some information sets), and titles of those not enabled."""
+        enabled = self.registry.enabled_contracts(self.env_name)
+        chosen = [c for c in self.contracts.values() if categorizations is None or c.categorization in categorizations]
+        in_use = [c for c in chosen if c.id in enabled]
+        titles_in_use = {c.title for c in in_use}
+        not_enabled = sorted({c.title for c in chosen if c.id not in enabled} - titles_in_use)
+        return in_use, not_enabled
+
+    def fan_out_width(self) -> int:
+        """Connection pool size: one opening must never wait for its own earlier requests."""
+        return max(100, 2 * len(self.registry.produced_contracts(self.env_name)))
+
+    def block_type_of(self, record: Record) -> str | None:
+        contract = self.contracts.get(record.contract)
+        return contract.block_information_type if contract else None
+
+    async def patient_available(self, assignment, patient) -> bool:
+        """Tillgänglig patient: every plugin's answer counts; no answer at all means no (fail closed)."""
+        answers = [await await_me_maybe(r) for r in
+                   self.pm.hook.patient_available(core=self, assignment=assignment, patient=patient)]
+        answers = [a for a in answers if a is not None]
+        return bool(answers) and all(answers)
+
+    # -- talking to producers --------------------------------------------------------
+    async def call(self, contract: Contract, source: SourceSystem, address: str, query: Query,
+                   request_id: str) -> bytes:
+        env = self.env
+        if not (source.endpoint or env.base_url):
+            raise NpoError(f"Environment {env.name} has no service platform URL (npo env set {env.name} base_url ...).")
+        url = source.endpoint or f"{env.base_url.rstrip('/')}/{contract.service_path}"
+        return await soap.call(
+            self.http, url, soap_action=contract.soap_action, logical_address=address,
+            payload=contract.build_request(query), consumer_hsa_id=env.npo_hsa_id,
+            timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id)
+
+    async def decode(self, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
+        """Parse, validate where the environment is strict, normalise: off the loop when large."""
+        strict = self.env.validate_responses
+        names = self._names()
+
+        def work(data: bytes) -> Answer:
+            element, _ = soap.unwrap(soap.parse_xml(data))
+            if strict:
+                self.schemas.validate(contract, element)
+            answer = contract.parse_response(element)
+            answer.records = [_named(r, source, names) for r in answer.records]
+            return answer
+
+        if len(data) > soap.OFFLOAD_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(None, work, data)
+        return work(data)
+
+    def _names(self):
+        return self.registry.care_provider_names(), self.registry.care_unit_names()
+
+    # -- sessions --------------------------------------------------------------------
+    def session_of(self, request: web.Request):
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def set_session_cookie(self, request: web.Request, response: web.StreamResponse, session) -> None:
+        """HttpOnly, SameSite=Strict, and Secure everywhere but plain-HTTP demo."""
+        secure = request.secure or self.env_name != "demo"
+        response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", secure=secure, path="/")
+
+    def render(self, template: str, *, request: web.Request | None = None, status: int = 200, **context):
+        """Render a plugin template (autoescaped: producer text is data, never markup)."""
+        session = None
+        if request is not None:
+            try:
+                session = self.session_of(request)
+            except NpoError:
+                session = None
+        body = self.templates.get_template(template).render(core=self, session=session, **context)
+        return web.Response(text=body, status=status, content_type="text/html")
+
+    @functools.cached_property
+    def templates(self) -> jinja2.Environment:
+        """Templates from every plugin package's templates/ folder, in plugin order."""
+        dirs = []
+        for _, plugin in self.pm.list_name_plugin():
+            folder = Path(getattr(plugin, "__file__", "") or ".").parent / "templates"
+            if getattr(plugin, "__file__", None) and folder.is_dir() and folder not in dirs:
+                dirs.append(folder)
+        return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True,
+                                  undefined=jinja2.StrictUndefined)
+
+
+def _named(record: Record, source: SourceSystem, names) -> Record:
+    """Fill in names the header does not carry, from the registry's directory."""
+    providers, units = names
+    from dataclasses import replace
+    return replace(
+        record,
+        care_provider_name=record.care_provider_name or providers.get(record.care_provider_id or ""),
+        care_unit_name=record.care_unit_name or units.get(record.care_unit_id or ""),
+        source_system=record.source_system or source.logical_address,
+    )

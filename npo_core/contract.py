@@ -1,0 +1,183 @@
+"""What a contract plugin implements, and the normalised record every plugin produces."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from .identity import PatientId
+
+SWEDEN = ZoneInfo("Europe/Stockholm")
+
+
+def parse_timestamp(text: str | None) -> dt.datetime | None:
+    """RIV-TA YYYYMMDD[hhmm[ss]] carries no zone: it is Swedish local time."""
+    if not text:
+        return None
+    text = text.strip()
+    fmt = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}.get(len(text))
+    if fmt is None:
+        raise ValueError(f"not a RIV-TA time stamp: {text!r}")
+    return dt.datetime.strptime(text, fmt).replace(tzinfo=SWEDEN)
+
+
+def format_timestamp(value: dt.datetime | None) -> str | None:
+    return value.astimezone(SWEDEN).strftime("%Y%m%d%H%M%S") if value else None
+
+
+def format_date(value: dt.date) -> str:
+    return value.strftime("%Y%m%d")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One request to one producer: the patient and the filters the contract supports."""
+
+    patient: PatientId
+    period: tuple[dt.date, dt.date] | None = None
+    care_units: tuple[str, ...] = ()
+    care_providers: tuple[str, ...] = ()
+    source_system: str | None = None
+    has_more_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """The core's view of one journal entry, whatever contract carried it.
+
+    `detail` holds the contract's own fields (JSON-compatible) for its view and for
+    regenerating the response in demo producers.
+    """
+
+    id: str
+    contract: str
+    information_type: str
+    time: dt.datetime | None
+    care_provider_id: str | None
+    care_unit_id: str | None
+    source_system: str | None
+    title: str
+    care_provider_name: str | None = None
+    care_unit_name: str | None = None
+    author: str | None = None
+    block_time: dt.datetime | None = None  # the time blocks are compared against
+    approved_for_patient: bool = True
+    nullified: bool = False
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    patient_id: str | None = None
+
+    @property
+    def has_owner(self) -> bool:
+        return bool(self.care_provider_id and self.care_unit_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "contract": self.contract, "information_type": self.information_type,
+            "time": self.time.isoformat() if self.time else None,
+            "care_provider_id": self.care_provider_id, "care_provider_name": self.care_provider_name,
+            "care_unit_id": self.care_unit_id, "care_unit_name": self.care_unit_name,
+            "author": self.author, "source_system": self.source_system,
+            "block_time": self.block_time.isoformat() if self.block_time else None,
+            "approved_for_patient": self.approved_for_patient, "nullified": self.nullified,
+            "title": self.title, "detail": self.detail,
+        }
+
+
+@dataclass
+class Answer:
+    """A producer's parsed answer: records plus what the producer said about them."""
+
+    records: list[Record]
+    result_code: str = "OK"  # OK | INFO | ERROR
+    message: str | None = None
+    has_more: list[tuple[str, str]] = field(default_factory=list)  # (logical address, reference)
+
+
+class Contract:
+    """Base class for a service contract (tjänstekontrakt) plugin.
+
+    Subclasses set the class attributes and implement `build_request` and
+    `parse_response`; demo producers also use `parse_request`, `render_response`
+    and `demo_records`. Elements are lxml elements; nothing here does I/O.
+    """
+
+    name: ClassVar[str]  # e.g. "GetDiagnosis"
+    version: ClassVar[str]  # e.g. "2.0"
+    service_domain: ClassVar[str]  # e.g. "clinicalprocess:healthcond:description"
+    categorization: ClassVar[str]  # engagement-index categorization, e.g. "dia"
+    title: ClassVar[str]  # Swedish name of the information set
+    schema: ClassVar[str | None] = None  # Responder XSD path inside a RIV-TA bundle
+    wsdl: ClassVar[str | None] = None  # WSDL path inside a RIV-TA bundle
+    block_information_type: ClassVar[str | None] = None  # "lak" or "upp" where blocks may exclude it
+    plugin: str = "?"  # stamped by the core at registration
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1]) if "." in self.version else 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.major}"
+
+    @property
+    def responder_namespace(self) -> str:
+        return f"urn:riv:{self.service_domain}:{self.name}Responder:{self.major}"
+
+    @property
+    def soap_action(self) -> str:
+        return f"{self.responder_namespace}:{self.name}"
+
+    @property
+    def service_path(self) -> str:
+        """Path below the service platform's base URL, the way SKLTP VP names services."""
+        return f"{self.service_domain.replace(':', '/')}/{self.name}/{self.major}/rivtabp21"
+
+    def q(self, local: str) -> str:
+        """Qualified name in the responder namespace."""
+        return f"{{{self.responder_namespace}}}{local}"
+
+    # consumer side ---------------------------------------------------------
+    def build_request(self, query: Query) -> etree._Element:
+        raise NotImplementedError
+
+    def parse_response(self, payload: etree._Element) -> Answer:
+        raise NotImplementedError
+
+    # producer side (demo producers, conformance tests) ---------------------
+    def parse_request(self, payload: etree._Element) -> Query:
+        raise NotImplementedError
+
+    def render_response(self, records: list[Record], query: Query) -> etree._Element:
+        raise NotImplementedError
+
+    def demo_records(self, demo) -> list[Record]:
+        """Records for one demo patient at one demo source system; `demo` is a DemoSource."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} ({self.version})>"
+
+
+@dataclass(frozen=True)
+class InformationView:
+    """How the web view shows one information set; contributed by contract plugins.
+
+    `columns` are (Swedish heading, function of a Record returning text). Values are
+    always escaped by the view: producer text is data, never markup.
+    """
+
+    slug: str
+    title: str
+    categorizations: tuple[str, ...]
+    columns: tuple[tuple[str, Any], ...]
+    details: Any = None  # function of a Record returning [(label, text)]
+    help: str = ""
+    order: int = 100

@@ -1,0 +1,196 @@
+"""Storage of the core's guards: consents, blocks and the tamper-evident access log.
+
+The access log has its own connection and one writer thread: entries are chained by
+hash in write order, and each request's entries commit in one durable transaction
+(WAL, synchronous=FULL) before any data leaves the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .contract import SWEDEN
+from .errors import GuardUnavailable, NotFound, BadRequest
+from .pdl import Block, Consent, TemporaryRevoke
+from .registry import connect
+
+GENESIS = "0" * 64
+PURPOSE = "Vård och behandling"
+MAX_REVOKE_DAYS = 7
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(SWEDEN)
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return value.astimezone(SWEDEN).isoformat(timespec="seconds") if value else None
+
+
+def _dt(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One access-log row, with the fields of the national StoreLog."""
+
+    request_id: str
+    user_id: str
+    assignment_id: str
+    assignment_name: str
+    user_care_unit_id: str
+    user_care_provider_id: str
+    patient_id: str | None
+    activity: str  # Läsa | Skriva | Nödöppning | ...
+    action: str  # read | search | register_consent | emergency | reveal_blocked | open_blocked | ...
+    resource_care_provider_id: str | None = None
+    resource_care_unit_id: str | None = None
+    contract: str | None = None
+    record_count: int = 0
+    detail: dict = field(default_factory=dict)
+    purpose: str = PURPOSE
+
+
+class GuardStore:
+    """Consents, blocks and the access log, over SQLite. Any failure raises GuardUnavailable."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._read = connect(self.path)  # registry migrations already created the tables
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-log")
+        self._wdb = None
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._read.close()
+
+    # -- the access log ------------------------------------------------------
+    def _write_db(self):
+        if self._wdb is None:
+            self._wdb = connect(self.path)
+        return self._wdb
+
+    def append_sync(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
+        """Append entries (and any guard change they record) in one durable transaction."""
+        conn = self._write_db().conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in extra_sql:
+                    conn.execute(sql, args)
+                row = conn.execute("select hash from access_log order by seq desc limit 1").fetchone()
+                prev = row[0] if row else GENESIS
+                seqs = []
+                stamp = _ts(now())
+                for e in entries:
+                    values = {**asdict(e), "time": stamp, "detail": json.dumps(e.detail, ensure_ascii=False,
+                                                                              sort_keys=True)}
+                    digest = chain_hash(prev, values)
+                    cur = conn.execute(
+                        "insert into access_log (request_id, time, user_id, assignment_id, assignment_name, "
+                        "user_care_unit_id, user_care_provider_id, patient_id, activity, action, purpose, "
+                        "resource_care_provider_id, resource_care_unit_id, contract, record_count, detail, "
+                        "prev_hash, hash) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [values[k] for k in LOG_FIELDS] + [prev, digest])
+                    seqs.append(cur.lastrowid)
+                    prev = digest
+                conn.execute("COMMIT")
+                return seqs
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Åtkomstloggen kan inte skrivas ({e}). Ingen information visas.",
+                                   code="log_unavailable") from e
+
+    async def append(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
+        """Durably log before returning data; runs on the single writer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self.append_sync, entries, list(extra_sql))
+
+    def verify(self) -> tuple[bool, int, int | None]:
+        """Walk the hash chain: (intact, entries checked, first bad seq)."""
+        prev, count = GENESIS, 0
+        try:
+            cur = self._read.conn.execute(
+                "select seq, " + ", ".join(LOG_FIELDS) + ", prev_hash, hash from access_log order by seq")
+            for row in cur:
+                seq, values, prev_hash, digest = row[0], dict(zip(LOG_FIELDS, row[1:-2])), row[-2], row[-1]
+                if prev_hash != prev or chain_hash(prev, values) != digest:
+                    return False, count, seq
+                prev, count = digest, count + 1
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
+        return True, count, None
+
+    def log_rows(self, where: str = "1=1", args: list | None = None) -> list[dict]:
+        try:
+            return list(self._read.query(f"select * from access_log where {where} order by seq", args or []))
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
+
+    # -- consents --------------------------------------------------------------
+    def consents_for(self, patient_id: str, care_provider_id: str) -> list[Consent]:
+        try:
+            rows = self._read.query(
+                "select * from consents where patient_id = ? and care_provider_id = ?", [patient_id, care_provider_id])
+            return [Consent(r["id"], r["assertion_type"], r["patient_id"], r["care_provider_id"], r["care_unit_id"],
+                            r["employee_id"], _dt(r["start"]), _dt(r["end"]), bool(r["cancelled_at"]),
+                            bool(r["annulled_at"])) for r in rows]
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Samtyckena kan inte läsas ({e}). Ingen information från andra vårdgivare visas.",
+                                   code="consent_unavailable") from e
+
+    def consent_insert_sql(self, *, assertion_type: str, patient_id: str, care_provider_id: str,
+                           care_unit_id: str, employee_id: str | None, start: dt.datetime,
+                           end: dt.datetime | None, registered_by: str, assignment_id: str,
+                           represented_by: str | None = None, reason: str | None = None) -> tuple[str, tuple[str, list]]:
+        """The SQL that registers a consent, to commit together with its log entry."""
+        if end is not None and end <= start:
+            raise BadRequest("Slutdatum måste ligga efter startdatum.")
+        cid = str(uuid.uuid4())
+        return cid, ("insert into consents (id, assertion_type, patient_id, care_provider_id, care_unit_id, "
+                     "employee_id, start, end, represented_by, reason, registered_by, assignment_id, registered_at) "
+                     "values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     [cid, assertion_type, patient_id, care_provider_id, care_unit_id, employee_id, _ts(start),
+                      _ts(end), represented_by, reason, registered_by, assignment_id, _ts(now())])
+
+    # -- blocks ----------------------------------------------------------------
+    def blocks_for(self, patient_id: str) -> list[Block]:
+        try:
+            rows = list(self._read.query(
+                "select * from blocks where patient_id = ? and cancelled_at is null", [patient_id]))
+            revokes: dict[str, list[TemporaryRevoke]] = {}
+            if rows:
+                ids = [r["id"] for r in rows]
+                for r in self._read.query(
+                        f"select * from temporary_revokes where block_id in ({','.join('?' * len(ids))})", ids):
+                    revokes.setdefault(r["block_id"], []).append(
+                        TemporaryRevoke(r["care_unit_id"], r["employee_id"], _dt(r["end"]), r["reason"]))
+            return [Block(r["id"], r["block_type"], r["patient_id"], r["care_provider_id"], r["care_unit_id"],
+                          dt.date.fromisoformat(r["info_start"]) if r["info_start"] else None,
+                          dt.date.fromisoformat(r["info_end"]) if r["info_end"] else None,
+                          frozenset(json.loads(r["excluded_types"] or "[]")),
+                          tuple(revokes.get(r["id"], ()))) for r in rows]
+        except (sqlite3.Error, ValueError) as e:
+            raise GuardUnavailable(f"Spärrarna kan inte läsas ({e}). Ingen skyddad information visas.",
+                                   code="block_unavailable") from e
+
+
+LOG_FIELDS = ("request_id", "time", "user_id", "assignment_id", "assignment_name", "user_care_unit_id",
+              "user_care_provider_id", "patient_id", "activity", "action", "purpose",
+              "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count", "detail")
+
+
+def chain_hash(prev: str, values: dict) -> str:
+    canonical = json.dumps([values[k] for k in LOG_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev + canonical).encode()).hexdigest()

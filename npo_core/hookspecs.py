@@ -1,0 +1,79 @@
+"""Every hook npo calls. Plugins implement them with `from npo_core import hookimpl`.
+
+Implementations may accept any subset of a hook's arguments. Collection hooks pass a
+`register` callback: the core owns it, rejects duplicates and records which plugin
+registered what.
+"""
+
+from pluggy import HookspecMarker
+
+hookspec = HookspecMarker("npo")
+
+
+# -- what plugins contribute ---------------------------------------------------
+
+
+@hookspec
+def register_contracts(register):
+    """Called once at start-up to collect service contracts.
+
+    Call ``register(contract)`` once per :class:`npo_core.Contract` instance. Two plugins
+    registering the same contract id (name and major version) stop start-up.
+    """
+
+
+@hookspec
+def register_views(register):
+    """Called once at start-up to collect information-set views for the web view.
+
+    Call ``register(view)`` with an :class:`npo_core.InformationView`. Slugs are unique.
+    """
+
+
+@hookspec
+def register_auth_methods(register):
+    """Called once at start-up to collect authentication methods.
+
+    Call ``register(method)`` with an :class:`npo_core.auth.AuthMethod`. A method is
+    offered only in the environments whose ``auth_methods`` name it.
+    """
+
+
+@hookspec
+def register_routes(core):
+    """Called while the web application is built (before it starts).
+
+    ``core`` is the running :class:`npo_core.app.Core`. Return a list of aiohttp route
+    definitions (``web.get(...)``, ``web.post(...)``). Handlers reach data only through
+    ``core.access``, which enforces consent, blocks and the access log.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Called when the CLI is built. ``cli`` is the top-level click group: add commands to it."""
+
+
+# -- decisions -----------------------------------------------------------------
+
+
+@hookspec
+def patient_available(core, assignment, patient):
+    """Tillgänglig patient (TGP): may this care unit open this patient at all?
+
+    Called each time a clinician opens a patient. Return True, False, or None for no
+    opinion (an awaitable is awaited). Any False refuses; when no plugin answers, the
+    patient is refused: TGP is mandatory and npo fails closed.
+    """
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+@hookspec
+def startup(core):
+    """Called once when the web application starts, after the registry is open.
+
+    May return an awaitable, which the core awaits. Use it to warm caches or check
+    configuration; raising :class:`npo_core.StartupError` stops start-up.
+    """

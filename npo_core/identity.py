@@ -1,0 +1,104 @@
+"""Identities that cross the wire: patient ids (with their OIDs) and HSA-ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from .errors import BadRequest, InvalidPatientId
+
+PERSONNUMMER_OID = "1.2.752.129.2.1.3.1"
+SAMORDNINGSNUMMER_OID = "1.2.752.129.2.1.3.3"
+NATIONAL_RESERVNUMMER_OID = "1.2.752.129.2.1.3.2"
+HSA_ID_OID = "1.2.752.129.2.1.4.1"
+
+_HSA_ID = re.compile(r"^SE\d{10,12}-[A-Za-z0-9]{1,20}$")
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn check over the ten digits YYMMDDNNNC."""
+    total = 0
+    for i, ch in enumerate(digits[:-1]):
+        n = int(ch) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return (10 - total % 10) % 10 == int(digits[-1])
+
+
+@dataclass(frozen=True)
+class PatientId:
+    """A validated patient id in the 12-digit RIV-TA form, with its OID."""
+
+    id: str
+    root: str
+
+    @property
+    def kind(self) -> str:
+        return {
+            PERSONNUMMER_OID: "personnummer",
+            SAMORDNINGSNUMMER_OID: "samordningsnummer",
+        }.get(self.root, "reservnummer")
+
+    @property
+    def display(self) -> str:
+        if self.root in (PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID):
+            return f"{self.id[:8]}-{self.id[8:]}"
+        return self.id
+
+    @property
+    def birth_date(self) -> dt.date | None:
+        if self.root not in (PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID):
+            return None
+        day = int(self.id[6:8]) - (60 if self.root == SAMORDNINGSNUMMER_OID else 0)
+        return dt.date(int(self.id[:4]), int(self.id[4:6]), day)
+
+
+def parse_patient_id(
+    raw: str, *, reserve: tuple[str, str] | None = None, today: dt.date | None = None
+) -> PatientId:
+    """Accept YYYYMMDDNNNC, YYYYMMDD-NNNC, YYMMDD-NNNC or YYMMDD+NNNC.
+
+    The short forms are expanded with the century rule of the Tax Agency: '-' means under
+    100 years old, '+' 100 or over. The check digit and the date are verified. Reserve
+    numbers have local formats, so they are accepted only where an operator configured
+    `reserve` = (regular expression, OID).
+    """
+    if not isinstance(raw, str):
+        raise InvalidPatientId("Personnumret saknas.")
+    text = raw.strip().replace(" ", "")
+    today = today or dt.date.today()
+    if reserve and re.fullmatch(reserve[0], text):
+        return PatientId(text, reserve[1])
+    m = re.fullmatch(r"(\d{2})?(\d{6})([-+]?)(\d{4})", text)
+    if not m:
+        raise InvalidPatientId("Ange personnummer eller samordningsnummer med 12 siffror (ÅÅÅÅMMDD-NNNN).")
+    century, yymmdd, sep, tail = m.groups()
+    if century is None:
+        yy = int(yymmdd[:2])
+        full = 2000 + yy if 2000 + yy <= today.year else 1900 + yy
+        if sep == "+":
+            full -= 100
+        century = str(full // 100)
+    elif sep == "+":
+        raise InvalidPatientId("Plustecken används bara med tio siffror.")
+    digits = century + yymmdd + tail
+    if not luhn_ok(digits[2:]):
+        raise InvalidPatientId("Kontrollsiffran stämmer inte. Kontrollera numret.")
+    day = int(digits[6:8])
+    root = PERSONNUMMER_OID
+    if day > 60:
+        root, day = SAMORDNINGSNUMMER_OID, day - 60
+    try:
+        born = dt.date(int(digits[:4]), int(digits[4:6]), day)
+    except ValueError:
+        raise InvalidPatientId("Numret innehåller inget giltigt datum.") from None
+    if born > today:
+        raise InvalidPatientId("Födelsedatumet ligger i framtiden.")
+    return PatientId(digits, root)
+
+
+def check_hsa_id(value: str) -> str:
+    """HSA-id: 'SE' + organisation number, '-', then letters and digits (at most 31 chars)."""
+    if not isinstance(value, str) or len(value) > 31 or not _HSA_ID.match(value):
+        raise BadRequest(f"Not a valid HSA-id: {value!r}")
+    return value

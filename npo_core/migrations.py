@@ -1,0 +1,152 @@
+"""Schema of registry.db. A released migration is never edited: add a new one."""
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("npo_core")
+
+
+@migrations()
+def m001_registry(db: Database):
+    db.table("environments").create(
+        {
+            "name": str,
+            "description": str,
+            "npo_hsa_id": str,  # the consumer HSA-id npo calls with; none in demo
+            "base_url": str,  # service platform (tjänsteplattform) base URL
+            "client_cert": str,
+            "client_key": str,
+            "ca_bundle": str,
+            "connect_timeout": float,
+            "read_timeout": float,
+            "total_deadline": float,
+            "validate_responses": int,
+            "auth_methods": str,  # JSON list of auth plugin names enabled here
+        },
+        pk="name",
+        not_null={"name", "connect_timeout", "read_timeout", "total_deadline", "validate_responses"},
+    )
+    db.table("contracts").create(
+        {
+            "id": str,  # Name:major, e.g. GetDiagnosis:2
+            "name": str,
+            "version": str,
+            "major": int,
+            "minor": int,
+            "namespace": str,
+            "service_domain": str,
+            "categorization": str,
+            "title": str,
+            "plugin": str,
+        },
+        pk="id",
+    )
+    db.table("contract_settings").create(
+        {"contract_id": str, "env": str, "enabled": int},
+        pk=("contract_id", "env"),
+        foreign_keys=[("contract_id", "contracts", "id"), ("env", "environments", "name")],
+    )
+    db.table("care_providers").create({"hsa_id": str, "name": str, "kind": str}, pk="hsa_id")
+    db.table("care_units").create(
+        {"hsa_id": str, "care_provider_id": str, "name": str},
+        pk="hsa_id",
+        foreign_keys=[("care_provider_id", "care_providers", "hsa_id")],
+    )
+    db.table("source_systems").create(
+        {"env": str, "logical_address": str, "care_provider_id": str, "name": str, "endpoint": str},
+        pk=("env", "logical_address"),
+        foreign_keys=[("care_provider_id", "care_providers", "hsa_id"), ("env", "environments", "name")],
+    )
+    db.table("source_contracts").create(
+        {"env": str, "logical_address": str, "contract_id": str},
+        pk=("env", "logical_address", "contract_id"),
+    )
+    db.table("settings").create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m002_pdl(db: Database):
+    """Consent, blocks and the access log: the core's guards."""
+    db.table("consents").create(
+        {
+            "id": str,  # assertion id (UUID)
+            "assertion_type": str,  # Consent | Emergency
+            "patient_id": str,
+            "care_provider_id": str,
+            "care_unit_id": str,
+            "employee_id": str,  # null: the whole care unit
+            "start": str,
+            "end": str,
+            "represented_by": str,
+            "reason": str,
+            "registered_by": str,
+            "assignment_id": str,
+            "registered_at": str,
+            "cancelled_at": str,
+            "cancelled_by": str,
+            "annulled_at": str,
+            "annulled_by": str,
+        },
+        pk="id",
+        not_null={"assertion_type", "patient_id", "care_provider_id", "care_unit_id", "start"},
+    )
+    db.table("consents").create_index(["patient_id", "care_provider_id"])
+    db.table("blocks").create(
+        {
+            "id": str,
+            "block_type": str,  # Inner (care unit) | Outer (care provider)
+            "patient_id": str,
+            "care_provider_id": str,
+            "care_unit_id": str,
+            "info_start": str,
+            "info_end": str,
+            "excluded_types": str,  # JSON list, subset of ["lak", "upp"]
+            "registered_at": str,
+            "registered_by": str,
+            "cancelled_at": str,
+        },
+        pk="id",
+        not_null={"block_type", "patient_id", "care_provider_id"},
+    )
+    db.table("blocks").create_index(["patient_id"])
+    db.table("temporary_revokes").create(
+        {
+            "id": str,
+            "block_id": str,
+            "care_unit_id": str,
+            "employee_id": str,
+            "reason": str,  # PatientsConsent | Emergency
+            "reason_text": str,
+            "end": str,
+            "registered_at": str,
+            "registered_by": str,
+        },
+        pk="id",
+        foreign_keys=[("block_id", "blocks", "id")],
+    )
+    db.table("access_log").create(
+        {
+            "seq": int,
+            "request_id": str,
+            "time": str,
+            "user_id": str,
+            "assignment_id": str,
+            "assignment_name": str,
+            "user_care_unit_id": str,
+            "user_care_provider_id": str,
+            "patient_id": str,
+            "activity": str,  # StoreLog ActivityType: Läsa, Skriva, Nödöppning, ...
+            "action": str,  # what the clinician did: read, search, register_consent, ...
+            "purpose": str,
+            "resource_care_provider_id": str,
+            "resource_care_unit_id": str,
+            "contract": str,
+            "record_count": int,
+            "detail": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="seq",
+        not_null={"request_id", "time", "user_id", "activity", "purpose", "hash"},
+    )
+    db.table("access_log").create_index(["patient_id", "time"])
+    db.table("access_log").create_index(["user_id", "time"])

@@ -1,0 +1,79 @@
+"""Validation against an official RIV-TA schema bundle, when an operator points npo at one.
+
+The repository never contains the official files. Contracts name their XSD by its path
+inside a bundle laid out like Inera's (domain/interactions/<Contract>Interaction/...).
+Validation uses libxml2 through lxml: 60-110x cheaper than xmlschema on the hot path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from .errors import ContractError, NotFound
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path} (rad {self.line}): {self.message}"
+
+
+def default_bundle(setting: str | None = None) -> Path | None:
+    """The operator's configured bundle, else NPO_RIVTA_SCHEMAS. None when there is none."""
+    for candidate in (setting, os.environ.get("NPO_RIVTA_SCHEMAS")):
+        if candidate:
+            return Path(candidate)
+    return None
+
+
+def check_bundle(path: Path) -> Path:
+    path = Path(path).resolve()
+    if not path.is_dir() or not any(path.glob("*/interactions")):
+        raise NotFound(f"{path} does not look like a RIV-TA schema bundle (no */interactions folders).")
+    return path
+
+
+class SchemaSet:
+    """Compiled schemas of one bundle, built once per XSD and shared by all threads."""
+
+    def __init__(self, bundle: Path | None):
+        self.bundle = Path(bundle) if bundle else None
+        self._cache: dict[str, etree.XMLSchema] = {}
+        self._lock = threading.Lock()
+
+    def schema(self, relative: str) -> etree.XMLSchema:
+        if self.bundle is None:
+            raise NotFound("No RIV-TA schema bundle is configured (npo schemas use DIR).")
+        with self._lock:
+            if relative not in self._cache:
+                path = self.bundle / relative
+                if not path.is_file():
+                    raise NotFound(f"The schema bundle has no {relative}.")
+                parser = etree.XMLParser(no_network=True, resolve_entities=False)
+                self._cache[relative] = etree.XMLSchema(etree.parse(str(path), parser))
+            return self._cache[relative]
+
+    def issues(self, contract, element: etree._Element) -> list[SchemaIssue]:
+        if not contract.schema:
+            raise NotFound(f"{contract.id} names no official schema.")
+        schema = self.schema(contract.schema)
+        # libxml2 validators keep per-call state: one validation at a time per schema
+        with self._lock:
+            ok = schema.validate(element)
+            log = [] if ok else list(schema.error_log)
+        return [SchemaIssue(e.path or "", e.line, e.message) for e in log]
+
+    def validate(self, contract, element: etree._Element) -> None:
+        problems = self.issues(contract, element)
+        if problems:
+            raise ContractError("Svaret följer inte kontraktets schema: " + "; ".join(map(str, problems[:3])),
+                                code="schema_invalid")

@@ -1,0 +1,116 @@
+"""Who is asking: a clinician acting under one assignment (medarbetaruppdrag), in a session."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from .errors import Forbidden, Unauthenticated
+from .identity import PatientId
+
+CARE_PURPOSE = "Vård och behandling"
+SCOPES = ("VE", "VG", "SJF")  # own care unit, own care provider, shared records
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A medarbetaruppdrag: where the clinician works, why, and how far their rights reach."""
+
+    id: str
+    name: str
+    care_unit_id: str
+    care_unit_name: str
+    care_provider_id: str
+    care_provider_name: str
+    purpose: str = CARE_PURPOSE
+    scope: str = "SJF"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown assignment scope {self.scope!r}")
+
+
+@dataclass(frozen=True)
+class Clinician:
+    hsa_id: str
+    name: str
+    title: str | None = None
+
+
+@dataclass
+class PatientContext:
+    """The patient in front of the clinician, and the active choices made for them."""
+
+    patient: PatientId
+    relation_attested: bool = False
+    reveal_blocked: bool = False  # step one: show where blocked information is
+    search_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+
+@dataclass
+class Session:
+    id: str
+    clinician: Clinician
+    assignments: tuple[Assignment, ...]
+    auth_method: str
+    created: float
+    last_seen: float
+    csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    assignment: Assignment | None = None
+    patient: PatientContext | None = None
+
+    def choose_assignment(self, assignment_id: str) -> Assignment:
+        for a in self.assignments:
+            if a.id == assignment_id:
+                if a.purpose != CARE_PURPOSE:
+                    raise Forbidden("Uppdraget har inte syftet Vård och behandling.", code="wrong_purpose")
+                self.assignment = a
+                self.patient = None  # a new assignment ends the patient context
+                return a
+        raise Forbidden("Ej behörig: uppdraget finns inte för dig.", code="no_assignment")
+
+    @property
+    def usable_assignments(self) -> tuple[Assignment, ...]:
+        return tuple(a for a in self.assignments if a.purpose == CARE_PURPOSE)
+
+
+class SessionStore:
+    """Server-side sessions in memory: the cookie carries only a random id.
+
+    Sessions end after `idle` seconds without a request and after `absolute` seconds in all.
+    """
+
+    def __init__(self, *, idle: float = 30 * 60, absolute: float = 10 * 3600, clock=time.monotonic):
+        self.idle, self.absolute, self.clock = idle, absolute, clock
+        self._sessions: dict[str, Session] = {}
+
+    def create(self, clinician: Clinician, assignments, auth_method: str) -> Session:
+        """Always a fresh id at login, so a planted session id is worthless."""
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), clinician, tuple(assignments), auth_method, now, now)
+        usable = session.usable_assignments
+        if len(usable) == 1:
+            session.assignment = usable[0]
+        self._sessions[session.id] = session
+        self._expire(now)
+        return session
+
+    def get(self, session_id: str | None) -> Session:
+        now = self.clock()
+        session = self._sessions.get(session_id or "")
+        if session is None:
+            raise Unauthenticated("Du är inte inloggad.")
+        if now - session.last_seen > self.idle or now - session.created > self.absolute:
+            self._sessions.pop(session.id, None)
+            raise Unauthenticated("Sessionen har gått ut. Logga in igen.", code="session_expired")
+        session.last_seen = now
+        return session
+
+    def end(self, session_id: str | None) -> None:
+        self._sessions.pop(session_id or "", None)
+
+    def _expire(self, now: float) -> None:
+        for sid in [s.id for s in self._sessions.values()
+                    if now - s.last_seen > self.idle or now - s.created > self.absolute]:
+            del self._sessions[sid]

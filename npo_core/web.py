@@ -1,0 +1,121 @@
+"""The aiohttp application: security middlewares, the JSON API, and plugin routes."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+
+from aiohttp import web
+
+from . import soap
+from .app import Core, await_me_maybe
+from .errors import BadRequest, Forbidden, NpoError, Unauthenticated
+
+log = logging.getLogger("npo.web")
+
+CORE_KEY = web.AppKey("npo_core", Core)
+MAX_REQUEST_BYTES = 64 * 1024
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/-/")
+
+
+def error_page(status: int, title: str, message: str) -> web.Response:
+    body = (f"<!doctype html><html lang=sv><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<link rel=stylesheet href=/static/npo.css></head><body><main class=error>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p><p><a href=/>Till startsidan</a></p>"
+            f"</main></body></html>")
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+@web.middleware
+async def errors(request: web.Request, handler):
+    """Expected failures become a clear page or JSON; unexpected ones are logged, never shown."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except NpoError as e:
+        if isinstance(e, Unauthenticated) and not wants_json(request):
+            core = request.app[CORE_KEY]
+            login = core.auth_methods[0].login_path if core.auth_methods else "/"
+            raise web.HTTPSeeOther(login)
+        if wants_json(request):
+            return web.json_response({"error": e.code, "message": e.message}, status=e.status)
+        return error_page(e.status, "Det gick inte", e.message)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json(request):
+            return web.json_response({"error": "internal", "message": "Internt fel."}, status=500)
+        return error_page(500, "Internt fel", "Något gick fel i npo. Felet är loggat.")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"  # patient data never lands in a cache
+    return response
+
+
+@web.middleware
+async def csrf(request: web.Request, handler):
+    """Every state change carries the session's CSRF token (form field or X-CSRF-Token)."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not getattr(
+            request.match_info.handler, "csrf_exempt", False):
+        core = request.app[CORE_KEY]
+        session = core.session_of(request)
+        token = request.headers.get("X-CSRF-Token")
+        if token is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            token = (await request.post()).get("csrf_token")
+        if not token or not secrets.compare_digest(str(token), session.csrf_token):
+            raise Forbidden("Formuläret har gått ut eller kom inte från npo (CSRF). Ladda om sidan.", code="csrf")
+    return await handler(request)
+
+
+def csrf_exempt(handler):
+    """For login endpoints, which have no session yet."""
+    handler.csrf_exempt = True
+    return handler
+
+
+async def body_json(request: web.Request) -> dict:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("Förfrågan är inte giltig JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Förfrågan ska vara ett JSON-objekt.")
+    return data
+
+
+def make_app(core: Core) -> web.Application:
+    app = web.Application(middlewares=[errors, security_headers, csrf], client_max_size=MAX_REQUEST_BYTES)
+    app[CORE_KEY] = core
+
+    async def http_client(app):
+        core.http = soap.make_session(pool_size=core.fan_out_width())
+        for result in core.pm.hook.startup(core=core):
+            await await_me_maybe(result)
+        yield
+        await core.http.close()
+
+    app.cleanup_ctx.append(http_client)
+    from .api import routes as api_routes
+
+    app.add_routes(api_routes(core))
+    for method in core.auth_methods:
+        app.add_routes(method.routes(core))
+    for routes in core.pm.hook.register_routes(core=core):
+        app.add_routes(routes or [])
+    return app

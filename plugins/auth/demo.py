@@ -1,0 +1,55 @@
+"""Demo identity: pick a demo clinician (no login), and the demo's Tillgänglig patient answer.
+
+Refuses to run outside the demo environment: it trusts whoever clicks.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from npo_core import AuthMethod, hookimpl
+from npo_core.api import session_json
+from npo_core.demo import CLINICIANS, profile
+from npo_core.web import csrf_exempt
+
+
+class DemoLogin(AuthMethod):
+    name = "demo"
+    title = "Demoinloggning"
+    only_environments = ("demo",)
+    login_path = "/login"
+
+    def routes(self, core) -> list:
+        async def page(request):
+            return core.render("login_demo.html", request=request, clinicians=CLINICIANS)
+
+        @csrf_exempt
+        async def login(request):
+            form = await request.post() if request.content_type != "application/json" else await request.json()
+            wanted = str(form.get("clinician", ""))
+            for clinician, assignments in CLINICIANS:
+                if clinician.hsa_id == wanted:
+                    session = core.sessions.create(clinician, assignments, self.name)
+                    if request.path.startswith("/api/"):
+                        response = web.json_response(session_json(session))
+                    else:
+                        response = web.HTTPSeeOther("/")
+                    core.set_session_cookie(request, response, session)
+                    return response
+            return core.render("login_demo.html", request=request, clinicians=CLINICIANS,
+                               error="Välj en demoanvändare.", status=400)
+
+        return [web.get("/login", page), web.post("/login", login), web.post("/api/login/demo", login)]
+
+
+@hookimpl
+def register_auth_methods(register):
+    register(DemoLogin())
+
+
+@hookimpl
+def patient_available(core, patient):
+    """The demo's TGP: every demo patient but Mohamed Al Samed is available everywhere."""
+    if core.env_name != "demo":
+        return None
+    return profile(patient.id) not in ("not_in_tgp",)
