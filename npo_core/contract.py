@@ -170,8 +170,10 @@ class Contract:
 class InformationView:
     """How the web view shows one information set; contributed by contract plugins.
 
-    `columns` are (Swedish heading, function of a Record returning text). Values are
-    always escaped by the view: producer text is data, never markup.
+    `columns` are (Swedish heading, function of a Record returning text); `details` is a
+    function of a Record returning [(label, value)]. Values are always escaped by the view:
+    producer text is data, never markup. The one exception is a `markupsafe.Markup` value
+    that a plugin built itself from escaped text (e.g. DocBook rendered by a whitelist).
     """
 
     slug: str

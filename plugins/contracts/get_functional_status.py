@@ -1,0 +1,1 @@
+"""Placeholder: this contract plugin is being written; it registers nothing yet."""
