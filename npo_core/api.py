@@ -74,7 +74,8 @@ def routes(core) -> list:
         enabled = core.registry.enabled_contracts(core.env_name)
         return web.json_response([
             {"slug": v.slug, "title": v.title, "categorizations": list(v.categorizations),
-             "enabled": any(c.id in enabled for c in core.contracts.values() if c.categorization in v.categorizations)}
+             "enabled": any(c.id in enabled for c in core.contracts.values()
+                            if set(c.categorizations) & set(v.categorizations))}
             for v in sorted(core.reg.views.values(), key=lambda v: (v.order, v.title))])
 
     async def logout(request):

@@ -106,7 +106,8 @@ class Core:
     def contracts_in_use(self, categorizations: set[str] | None = None) -> tuple[list[Contract], list[str]]:
         """Enabled contracts (optionally of some information sets), and titles of those not enabled."""
         enabled = self.registry.enabled_contracts(self.env_name)
-        chosen = [c for c in self.contracts.values() if categorizations is None or c.categorization in categorizations]
+        chosen = [c for c in self.contracts.values()
+                  if categorizations is None or set(c.categorizations) & categorizations]
         in_use = [c for c in chosen if c.id in enabled]
         titles_in_use = {c.title for c in in_use}
         not_enabled = sorted({c.title for c in chosen if c.id not in enabled} - titles_in_use)

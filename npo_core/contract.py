@@ -116,6 +116,11 @@ class Contract:
     plugin: str = "?"  # stamped by the core at registration
 
     @property
+    def categorizations(self) -> tuple[str, ...]:
+        """All engagement-index categorizations this contract answers for (most have one)."""
+        return (self.categorization,)
+
+    @property
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
