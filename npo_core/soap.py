@@ -42,6 +42,8 @@ def parse_xml(data: bytes, *, limit: int = MAX_BODY_BYTES) -> etree._Element:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as e:
+        if b"<!DOCTYPE" in data:  # e.g. an external DTD the parser refused to fetch
+            raise ContractError("Svaret innehåller en DTD, vilket inte tillåts.", code="dtd_refused") from None
         raise ContractError(f"Svaret är inte välformad XML: {e}", code="malformed_xml") from None
     if root.getroottree().docinfo.doctype:
         raise ContractError("Svaret innehåller en DTD, vilket inte tillåts.", code="dtd_refused")

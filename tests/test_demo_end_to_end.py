@@ -9,7 +9,7 @@ from npo_core.guards import GuardStore
 from .conftest import login
 
 FIONA = "199701062383"
-OWN_PROVIDER = "SE2321000016"
+OWN_PROVIDER = "SE2321000016-F0VB"
 
 
 async def test_diagnoses_of_fiona_come_from_several_producers_with_provider_and_unit(demo):
@@ -115,7 +115,7 @@ async def test_without_login_pages_redirect_and_api_says_401(demo):
 
 
 async def test_an_unknown_logical_address_is_reported_per_source(demo):
-    demo.core.registry.add_source_system("demo", "SE2321000016-GONE", "SE2321000016", "Nedlagt system",
+    demo.core.registry.add_source_system("demo", "SE2321000016-GONE", "SE2321000016-F0VB", "Nedlagt system",
                                          ["GetDiagnosis:2"])
     anna = await login(demo, patient=FIONA)
     result = await anna.records()

@@ -17,23 +17,23 @@ from ..sessions import Assignment, Clinician
 
 # (HSA-id, name, kind, [(unit HSA-id, unit name)], (logical address, source system name))
 PROVIDERS = [
-    ("SE2321000016", "Region Stockholm", "region",
+    ("SE2321000016-F0VB", "Region Stockholm", "region",
      [("SE2321000016-9RKT", "Gubbängens vårdcentral"),
       ("SE2321000016-A1SD", "Medicinkliniken, Södersjukhuset"),
       ("SE2321000016-15CQ", "Akutmottagningen, Karolinska Universitetssjukhuset Solna")],
      ("SE2321000016-TKC1", "TakeCare")),
-    ("SE2321000131", "Västra Götalandsregionen", "region",
+    ("SE2321000131-E000000000001", "Västra Götalandsregionen", "region",
      [("SE2321000131-E000000011", "Kardiologi, Sahlgrenska Universitetssjukhuset"),
       ("SE2321000131-F000000022", "Vårdcentralen Hjällbo")],
      ("SE2321000131-MLM1", "Millennium")),
-    ("SE2321000255", "Region Skåne", "region",
+    ("SE2321000255-F00001", "Region Skåne", "region",
      [("SE2321000255-3HJK", "Ortopedi, Skånes universitetssjukhus Lund"),
       ("SE2321000255-7PLM", "Vårdcentralen Tåbelund")],
      ("SE2321000255-MEL1", "Melior")),
-    ("SE2120003005", "Uppsala kommun", "kommun",
+    ("SE2120003005-VG01", "Uppsala kommun", "kommun",
      [("SE2120003005-HSV1", "Hemsjukvården, Uppsala kommun")],
      ("SE2120003005-PRC1", "Procapita")),
-    ("SE5565745196", "Capio S:t Görans Sjukhus AB", "privat",
+    ("SE5565745196-VG01", "Capio S:t Görans Sjukhus AB", "privat",
      [("SE5565745196-SG01", "Akutkliniken, S:t Görans sjukhus")],
      ("SE5565745196-CSM1", "Cosmic")),
 ]
@@ -41,21 +41,21 @@ PROVIDERS = [
 CLINICIANS = [
     (Clinician("SE2321000016-1001", "Anna Lindqvist", "Läkare"), [
         Assignment("SE2321000016-1001-U1", "Läkare, Gubbängens vårdcentral", "SE2321000016-9RKT",
-                   "Gubbängens vårdcentral", "SE2321000016", "Region Stockholm", scope="SJF"),
+                   "Gubbängens vårdcentral", "SE2321000016-F0VB", "Region Stockholm", scope="SJF"),
         Assignment("SE2321000016-1001-U2", "Jourläkare, Medicinkliniken Södersjukhuset", "SE2321000016-A1SD",
-                   "Medicinkliniken, Södersjukhuset", "SE2321000016", "Region Stockholm", scope="VG"),
+                   "Medicinkliniken, Södersjukhuset", "SE2321000016-F0VB", "Region Stockholm", scope="VG"),
     ]),
     (Clinician("SE2321000131-2002", "Erik Nilsson", "Sjuksköterska"), [
         Assignment("SE2321000131-2002-U1", "Sjuksköterska, Kardiologi Sahlgrenska", "SE2321000131-E000000011",
-                   "Kardiologi, Sahlgrenska Universitetssjukhuset", "SE2321000131", "Västra Götalandsregionen"),
+                   "Kardiologi, Sahlgrenska Universitetssjukhuset", "SE2321000131-E000000000001", "Västra Götalandsregionen"),
     ]),
     (Clinician("SE2120003005-3003", "Maria Holm", "Distriktssköterska"), [
         Assignment("SE2120003005-3003-U1", "Distriktssköterska, Hemsjukvården", "SE2120003005-HSV1",
-                   "Hemsjukvården, Uppsala kommun", "SE2120003005", "Uppsala kommun"),
+                   "Hemsjukvården, Uppsala kommun", "SE2120003005-VG01", "Uppsala kommun"),
     ]),
     (Clinician("SE2321000255-4004", "Johan Berg", "Medicinsk sekreterare"), [
         Assignment("SE2321000255-4004-U1", "Administratör, Ortopedi Lund", "SE2321000255-3HJK",
-                   "Ortopedi, Skånes universitetssjukhus Lund", "SE2321000255", "Region Skåne",
+                   "Ortopedi, Skånes universitetssjukhus Lund", "SE2321000255-F00001", "Region Skåne",
                    purpose="Administration", scope="VE"),
     ]),
 ]
