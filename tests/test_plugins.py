@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -43,8 +44,9 @@ def test_npo_plugins_lists_name_version_hooks_and_registrations(tmp_path):
 def hello_site(tmp_path_factory):
     """Install the fixture plugin package for real (pip, into a private site directory)."""
     target = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(REPO / "tests" / "fixtures" / "npo-hello", tmp_path_factory.mktemp("src") / "npo-hello")
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(REPO / "tests" / "fixtures" / "npo-hello")],
+                           "--target", str(target), str(source)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return target
