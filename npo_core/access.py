@@ -52,10 +52,11 @@ class ReadResult:
     blocked_where: list[dict] = field(default_factory=list)
     emergency: bool = False
     request_id: str = ""
+    patient_name: str | None = None
 
     def to_json(self) -> dict:
         return {
-            "patient": self.patient.id, "request_id": self.request_id, "emergency": self.emergency,
+            "patient": self.patient.id, "patient_name": self.patient_name, "request_id": self.request_id, "emergency": self.emergency,
             "records": [r.to_json() for r in self.records],
             "withheld": [{"reason": k, "count": v, "text": pdl.REASON_TEXT.get(k, k)} for k, v in self.withheld.items()],
             "blocked_where": self.blocked_where,
@@ -105,7 +106,7 @@ class AccessService:
         if not available:
             raise Forbidden("Patienten är inte tillgänglig för din vårdenhet enligt Tillgänglig patient (TGP).",
                             code="tgp_refused")
-        session.patient = PatientContext(patient)
+        session.patient = PatientContext(patient, name=await self.core.patient_name(patient))
         return session.patient
 
     def _patient(self, session: Session) -> PatientContext:
@@ -185,7 +186,7 @@ class AccessService:
             patient=patient, records=shown, withheld=dict(withheld), sources=statuses, not_enabled=not_enabled,
             blocked_where=[{"care_provider": p, "care_unit": u, "count": n} for (p, u), n in blocked_where.items()]
             if ctx.reveal_blocked else [],
-            emergency=emergency_used, request_id=request_id)
+            emergency=emergency_used, request_id=request_id, patient_name=ctx.name)
 
     def _valid_consent(self, session: Session, patient: PatientId, moment) -> pdl.Consent | None:
         a = session.assignment

@@ -128,6 +128,13 @@ class Core:
         answers = [a for a in answers if a is not None]
         return bool(answers) and all(answers)
 
+    async def patient_name(self, patient) -> str | None:
+        for result in self.pm.hook.patient_details(core=self, patient=patient):
+            details = await await_me_maybe(result)
+            if details:
+                return details.get("name")
+        return None
+
     # -- talking to producers --------------------------------------------------------
     async def call(self, contract: Contract, source: SourceSystem, address: str, query: Query,
                    request_id: str) -> bytes:

@@ -67,6 +67,15 @@ def patient_available(core, assignment, patient):
     """
 
 
+@hookspec
+def patient_details(core, patient):
+    """Who the patient is, for the page header: a dict with at least ``name``, or None.
+
+    Called when a patient is opened (an awaitable is awaited); the first non-None answer
+    is used. Production deployments answer from the population register (PU-tjänsten).
+    """
+
+
 # -- lifecycle -------------------------------------------------------------------
 
 

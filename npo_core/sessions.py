@@ -43,6 +43,7 @@ class PatientContext:
     """The patient in front of the clinician, and the active choices made for them."""
 
     patient: PatientId
+    name: str | None = None
     relation_attested: bool = False
     reveal_blocked: bool = False  # step one: show where blocked information is
     search_id: str = field(default_factory=lambda: secrets.token_hex(8))

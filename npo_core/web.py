@@ -104,7 +104,9 @@ def make_app(core: Core) -> web.Application:
     app[CORE_KEY] = core
 
     async def http_client(app):
-        core.http = soap.make_session(pool_size=core.fan_out_width())
+        env = core.env
+        core.http = soap.make_session(pool_size=core.fan_out_width(), ssl_context=soap.client_ssl_context(
+            env.client_cert, env.client_key, env.ca_bundle))
         for result in core.pm.hook.startup(core=core):
             await await_me_maybe(result)
         yield

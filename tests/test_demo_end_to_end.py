@@ -37,6 +37,7 @@ async def test_the_page_lists_the_diagnoses_with_provider_and_unit(demo):
     anna = await login(demo, patient=FIONA)
     shown = (await anna.records("diagnoser"))["records"]
     page = await (await demo.get("/patient/diagnoser")).text()
+    assert "<h1>Fiona Andersdotter, 19970106-2383</h1>" in page
     for r in shown:
         assert r["title"] in page and r["care_unit_name"] in page and r["care_provider_name"] in page
     assert "Kräver patientens samtycke eller nödöppning" in page

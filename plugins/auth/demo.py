@@ -1,4 +1,4 @@
-"""Demo identity: pick a demo clinician (no login), and the demo's Tillgänglig patient answer.
+"""Demo identity: pick a demo clinician (no login); the demo's TGP answer and patient names.
 
 Refuses to run outside the demo environment: it trusts whoever clicks.
 """
@@ -9,7 +9,7 @@ from aiohttp import web
 
 from npo_core import AuthMethod, hookimpl
 from npo_core.api import session_json
-from npo_core.demo import CLINICIANS, profile
+from npo_core.demo import CLINICIANS, patient_name, profile
 from npo_core.web import csrf_exempt
 
 
@@ -53,3 +53,10 @@ def patient_available(core, patient):
     if core.env_name != "demo":
         return None
     return profile(patient.id) not in ("not_in_tgp",)
+
+
+@hookimpl
+def patient_details(core, patient):
+    """The demo's stand-in for the population register."""
+    name = patient_name(patient.id) if core.env_name == "demo" else None
+    return {"name": name} if name else None
