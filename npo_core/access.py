@@ -65,16 +65,6 @@ class ReadResult:
         }
 
 
-class LocalIndex:
-    """Which source systems to ask: the registry's producers of a contract (no national EI)."""
-
-    def __init__(self, core):
-        self.core = core
-
-    async def sources(self, patient: PatientId, contract: Contract) -> list[SourceSystem]:
-        return self.core.registry.source_systems(self.core.env_name, contract.id)
-
-
 class AccessService:
     def __init__(self, core):
         self.core = core
@@ -224,17 +214,23 @@ class AccessService:
     async def _fan_out(self, patient: PatientId, contracts: list[Contract], request_id: str):
         env = self.core.env
         deadline = env.total_deadline
-        jobs = []
-        for contract in contracts:
-            for source in await self.core.index.sources(patient, contract):
-                jobs.append((contract, source))
+        started = time.perf_counter()
+        results = []
+        try:
+            sources, failures = await asyncio.wait_for(self.core.index.lookup(patient, contracts, request_id),
+                                                       timeout=deadline)
+        except asyncio.TimeoutError:
+            sources, failures = {}, [(c.service_domain, "Engagemangsindex svarade inte i tid.") for c in contracts]
+        for domain, message in failures:  # without an index answer those producers are unknown: say so
+            results.append((SourceStatus(env.engagement_index or "", "Engagemangsindex", "", domain, "error",
+                                         message), []))
+        jobs = [(contract, source) for contract in contracts for source in sources.get(contract.id, [])]
         tasks = [asyncio.ensure_future(self._fetch_one(env, c, s, patient, request_id)) for c, s in jobs]
         if not tasks:
-            return []
-        done, pending = await asyncio.wait(tasks, timeout=deadline)
+            return results
+        done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - (time.perf_counter() - started)))
         for t in pending:
             t.cancel()
-        results = []
         for (contract, source), task in zip(jobs, tasks):
             if task in done:
                 results.append(task.result())

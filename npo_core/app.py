@@ -14,8 +14,9 @@ import jinja2
 from aiohttp import web
 
 from . import soap
-from .access import AccessService, LocalIndex
+from .access import AccessService
 from .contract import Answer, Contract, Query, Record
+from .engagement import EngagementIndex
 from .errors import NpoError, StartupError, Unauthenticated, Forbidden
 from .plugins import collect, make_plugin_manager
 from .registry import Registry, SourceSystem
@@ -74,7 +75,7 @@ class Core:
         self.guards = GuardStore(registry.path)
         self.sessions = SessionStore(idle=session_idle, absolute=session_absolute)
         self.access = AccessService(self)
-        self.index = LocalIndex(self)
+        self.index = EngagementIndex(self)
         self.monitor = Monitor()
         self.emergency_hours = emergency_hours
         self.schemas = SchemaSet(schema_bundle or default_bundle(registry.setting("schema_bundle")))

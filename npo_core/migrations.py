@@ -150,3 +150,11 @@ def m002_pdl(db: Database):
     )
     db.table("access_log").create_index(["patient_id", "time"])
     db.table("access_log").create_index(["user_id", "time"])
+
+
+@migrations()
+def m003_engagement_index(db: Database):
+    """Where an environment finds producers: an engagement index on the platform, or the registry."""
+    db.table("environments").add_column("engagement_index", str)
+    db.execute("update environments set engagement_index = 'SE165565594230-1000' "
+               "where name in ('prod', 'qa', 'sit', 'demo')")

@@ -20,6 +20,7 @@ from .errors import NotFound, RegistryError
 from .migrations import migrations
 
 DEFAULT_PATH = "registry.db"
+NATIONAL_EI = "SE165565594230-1000"  # the national engagement index's logical address
 
 ENVIRONMENTS = {
     "prod": dict(description="Produktion", npo_hsa_id="SE5565594230-BDV", connect_timeout=2.0,
@@ -78,6 +79,7 @@ class Environment:
     total_deadline: float = 28.0
     validate_responses: bool = False
     auth_methods: tuple[str, ...] = field(default_factory=tuple)
+    engagement_index: str | None = None  # logical address of FindContent; None: the registry's own index
 
     @classmethod
     def from_row(cls, row: dict) -> "Environment":
@@ -104,6 +106,7 @@ class Registry:
     EDITABLE_ENV_FIELDS = (
         "description", "npo_hsa_id", "base_url", "client_cert", "client_key", "ca_bundle",
         "connect_timeout", "read_timeout", "total_deadline", "validate_responses", "auth_methods",
+        "engagement_index",
     )
 
     def __init__(self, path: str | os.PathLike | None = None):
@@ -113,7 +116,7 @@ class Registry:
             migrations.apply(self.db)
             for name, values in ENVIRONMENTS.items():
                 if not self.db["environments"].count_where("name = ?", [name]):
-                    self.db["environments"].insert({"name": name, **values})
+                    self.db["environments"].insert({"name": name, **values, "engagement_index": NATIONAL_EI})
 
     def close(self) -> None:
         self.db.close()

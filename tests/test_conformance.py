@@ -97,3 +97,21 @@ async def test_zeep_with_the_official_wsdl_calls_the_demo_producer(contract, bun
     assert expected, "the demo producer should have records for Fiona"
     for record in expected:
         assert record.id in text
+
+
+def test_find_content_request_and_demo_answer_validate(bundle, schemas):
+    from npo_core import engagement
+    from npo_core.demo.platform import DemoProducers
+    from npo_core.registry import NATIONAL_EI
+
+    class FindContent:  # SchemaSet validates by a contract's schema path
+        id, schema = "FindContent:1", engagement.SCHEMA
+
+    request = engagement.find_content_request(parse_patient_id("199701062383"), "riv:clinicalprocess:healthcond:description", "dia")
+    assert schemas.issues(FindContent, request) == []
+    answer = DemoProducers(CONTRACTS, DEMO_TODAY).find_content(soap.envelope(request, NATIONAL_EI))
+    payload = soap.unwrap(soap.parse_xml(answer))[0]
+    assert schemas.issues(FindContent, payload) == []
+    found = engagement.parse_find_content_response(payload)
+    assert found and {e.categorization for e in found} == {"dia"}
+    assert {e.logical_address for e in found} <= set(ADDRESSES)

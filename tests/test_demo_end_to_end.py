@@ -116,6 +116,7 @@ async def test_without_login_pages_redirect_and_api_says_401(demo):
 
 
 async def test_an_unknown_logical_address_is_reported_per_source(demo):
+    demo.core.registry.set_environment("demo", engagement_index=None)  # the registry's own index: ask all
     demo.core.registry.add_source_system("demo", "SE2321000016-GONE", "SE2321000016-F0VB", "Nedlagt system",
                                          ["GetDiagnosis:2"])
     anna = await login(demo, patient=FIONA)
@@ -123,3 +124,23 @@ async def test_an_unknown_logical_address_is_reported_per_source(demo):
     gone = [s for s in result["sources"] if s["logical_address"] == "SE2321000016-GONE"]
     assert gone[0]["status"] == "error" and "VP004" in gone[0]["message"]
     assert result["records"], "the healthy sources are still shown"
+
+
+async def test_the_engagement_index_decides_whom_to_ask(demo):
+    """A registered producer without engagements for the patient is not asked; the local index asks it."""
+    demo.core.registry.add_source_system("demo", "SE2321000016-NEW1", OWN_PROVIDER, "Nytt system", ["GetDiagnosis:2"])
+    anna = await login(demo, patient=FIONA)
+    asked = {s["logical_address"] for s in (await anna.records())["sources"]}
+    assert "SE2321000016-NEW1" not in asked and len(asked) == 5
+    demo.core.registry.set_environment("demo", engagement_index=None)
+    asked = {s["logical_address"] for s in (await anna.records())["sources"]}
+    assert "SE2321000016-NEW1" in asked
+
+
+async def test_an_engagement_index_failure_is_reported_not_hidden(demo):
+    demo.core.registry.set_environment("demo", engagement_index="SE0000000000-NONE")
+    anna = await login(demo, patient=FIONA)
+    result = await anna.records()
+    assert result["records"] == []
+    [status] = result["sources"]
+    assert status["source_name"] == "Engagemangsindex" and status["status"] == "error" and "VP004" in status["message"]

@@ -40,6 +40,7 @@ async def own_producer(aiohttp_server, body: bytes, **kw):
 
 
 async def app_for(aiohttp_client, registry, pm):
+    registry.set_environment("demo", engagement_index=None)  # these producers are known to the registry only
     core = Core(registry, "demo", pm)
     client = await aiohttp_client(make_app(core))
     client.core = core

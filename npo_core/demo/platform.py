@@ -16,7 +16,9 @@ from aiohttp import web
 from .. import soap
 from ..contract import Contract
 from ..errors import ContractError, NpoError
-from . import demo_source, provider_of
+from .. import engagement
+from ..registry import NATIONAL_EI
+from . import PROVIDERS, demo_source, provider_of
 
 log = logging.getLogger("npo.demo")
 
@@ -47,16 +49,37 @@ class DemoProducers:
         return soap.envelope(response)
 
 
+    def find_content(self, body: bytes) -> bytes:
+        """The demo engagement index: one engagement per source system and categorization with data."""
+        payload, address = soap.unwrap(soap.parse_xml(body))
+        if address != NATIONAL_EI:
+            raise ContractError(f"VP004 No engagement index at logical address {address}.", code="unknown_address")
+        patient_id, domain, categorization = engagement.parse_find_content_request(payload)
+        found = set()
+        for contract in self.by_path.values():
+            if engagement.domain_uri(contract) != domain:
+                continue
+            for provider in PROVIDERS:
+                address = provider[4][0]
+                for record in self.records(contract.id, address, patient_id):
+                    if categorization in (None, record.information_type):
+                        found.add((record.information_type, address, provider[0]))
+        return soap.envelope(engagement.find_content_response([
+            engagement.Engagement(patient_id, domain, cat, address, address, owner.split("-")[0][2:], owner)
+            for cat, address, owner in sorted(found)]))
+
+
 def make_platform(contracts: dict[str, Contract], today: dt.date | None = None) -> web.Application:
     producers = DemoProducers(contracts, today)
 
     async def handle(request: web.Request) -> web.Response:
-        contract = producers.by_path.get(request.match_info["path"])
-        if contract is None:
+        path = request.match_info["path"]
+        contract = producers.by_path.get(path)
+        if contract is None and path != engagement.SERVICE_PATH:
             return web.Response(status=404, text="No such service on the demo platform.")
         try:
             body = await request.read()
-            xml = producers.answer(contract, body)
+            xml = producers.answer(contract, body) if contract else producers.find_content(body)
         except (ContractError, NpoError) as e:
             return web.Response(status=500, body=soap.fault_envelope(e.message), content_type="text/xml",
                                 charset="utf-8")
