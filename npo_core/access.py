@@ -136,6 +136,65 @@ class AccessService:
         await self.core.guards.append([entry], [sql])
         return cid
 
+    async def end_consent(self, session: Session, consent_id: str, how: str) -> None:
+        """Cancel or annul a consent registered at the clinician's own care provider."""
+        a = self._actor(session)
+        ctx = self._patient(session)
+        mine = [c for c in self.core.guards.consent_rows(ctx.patient.id)
+                if c["id"] == consent_id and c["care_provider_id"] == a.care_provider_id]
+        if not mine:
+            raise Forbidden("Samtycket finns inte hos din vårdgivare.", code="not_your_consent")
+        sql = self.core.guards.consent_end_sql(consent_id, how, session.clinician.hsa_id)
+        await self.core.guards.append([self._entry(session, str(uuid.uuid4()), f"{how}_consent", activity="Skriva",
+                                                   detail={"consent_id": consent_id})], [sql])
+
+    async def reveal_blocked(self, session: Session, basis: str, reason: str | None = None) -> None:
+        """Active choice one: show where blocked information is (never its content)."""
+        ctx = self._patient(session)
+        basis = _block_basis(basis, reason)
+        await self.core.guards.append([self._entry(
+            session, str(uuid.uuid4()), "reveal_blocked", activity="Nödöppning" if basis == "Emergency" else "Läsa",
+            detail={"basis": basis, "reason": reason})])
+        ctx.reveal_blocked = True
+
+    async def open_blocked(self, session: Session, care_provider_id: str, care_unit_id: str | None,
+                           basis: str, reason: str | None = None, days: float = 1) -> list[str]:
+        """Active choice two: lift the blocks at one place for this clinician (temporary revoke, at most 7 days).
+
+        With basis Emergency and no valid consent, an emergency assertion is registered in the same commit,
+        since the information belongs to another care provider.
+        """
+        a = self._actor(session)
+        ctx = self._patient(session)
+        basis = _block_basis(basis, reason)
+        if not ctx.reveal_blocked:
+            raise BadRequest("Visa först var spärrad information finns.", code="reveal_first")
+        blocks = [b for b in self.core.guards.blocks_for(ctx.patient.id)
+                  if (b.block_type == "Outer" and b.care_provider_id == care_provider_id)
+                  or (b.block_type == "Inner" and care_unit_id and b.care_unit_id == care_unit_id)]
+        if not blocks:
+            raise BadRequest("Det finns ingen spärr där.", code="no_block")
+        sql = []
+        for b in blocks:
+            _, statement = self.core.guards.revoke_insert_sql(
+                block_id=b.id, care_unit_id=a.care_unit_id, employee_id=session.clinician.hsa_id, reason=basis,
+                reason_text=reason, days=days, registered_by=session.clinician.hsa_id)
+            sql.append(statement)
+        moment = now()
+        if basis == "Emergency" and care_provider_id != a.care_provider_id and \
+                self._valid_consent(session, ctx.patient, moment) is None:
+            _, statement = self.core.guards.consent_insert_sql(
+                assertion_type="Emergency", patient_id=ctx.patient.id, care_provider_id=a.care_provider_id,
+                care_unit_id=a.care_unit_id, employee_id=session.clinician.hsa_id, start=moment,
+                end=moment + dt.timedelta(hours=self.core.emergency_hours), registered_by=session.clinician.hsa_id,
+                assignment_id=a.id, reason=reason)
+            sql.append(statement)
+        await self.core.guards.append([self._entry(
+            session, str(uuid.uuid4()), "open_blocked", activity="Nödöppning" if basis == "Emergency" else "Skriva",
+            resource_care_provider_id=care_provider_id, resource_care_unit_id=care_unit_id,
+            detail={"basis": basis, "reason": reason, "blocks": [b.id for b in blocks], "days": days})], sql)
+        return [b.id for b in blocks]
+
     # -- reading -----------------------------------------------------------------
     async def read(self, session: Session, categorizations: set[str] | None = None) -> ReadResult:
         assignment = self._actor(session)
@@ -167,14 +226,15 @@ class AccessService:
             else:
                 withheld[decision.reason] += 1
                 if decision.reason == pdl.BLOCKED:
-                    blocked_where[(record.care_provider_name or record.care_provider_id,
-                                   record.care_unit_name or record.care_unit_id)] += 1
+                    blocked_where[(record.care_provider_id, record.care_provider_name,
+                                   record.care_unit_id, record.care_unit_name)] += 1
 
         await self.core.guards.append(self._read_entries(session, request_id, shown, emergency_used, withheld))
         shown.sort(key=lambda r: (r.time is None, r.time), reverse=True)
         return ReadResult(
             patient=patient, records=shown, withheld=dict(withheld), sources=statuses, not_enabled=not_enabled,
-            blocked_where=[{"care_provider": p, "care_unit": u, "count": n} for (p, u), n in blocked_where.items()]
+            blocked_where=[{"care_provider_id": p, "care_provider_name": pn, "care_unit_id": u, "care_unit_name": un,
+                            "count": n} for (p, pn, u, un), n in sorted(blocked_where.items(), key=str)]
             if ctx.reveal_blocked else [],
             emergency=emergency_used, request_id=request_id, patient_name=ctx.name)
 
@@ -277,3 +337,11 @@ class AccessService:
         status.records = len(records)
         self.core.monitor.record(status)
         return status, records
+
+
+def _block_basis(basis: str, reason: str | None) -> str:
+    if basis not in ("PatientsConsent", "Emergency"):
+        raise BadRequest("Ange patientens samtycke eller nödsituation.", code="basis_required")
+    if basis == "Emergency" and not (reason or "").strip():
+        raise BadRequest("Ange skäl för nödöppning.", code="reason_required")
+    return basis

@@ -1,6 +1,11 @@
-"""The JSON API under /api/: every clinician step, with the same rules as the pages."""
+"""The JSON API under /api/: every clinician step, with the same rules as the pages.
+
+The route table below is also the source of the OpenAPI document at /api/openapi.json.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -19,7 +24,33 @@ def session_json(session: Session) -> dict:
     }
 
 
-def routes(core) -> list:
+def _str(data: dict, key: str, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadRequest(f"{key} ska vara en text.")
+    return value
+
+
+def _int(data: dict, key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise BadRequest(f"{key} ska vara ett heltal.")
+    return value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: object
+    summary: str
+    body: dict | None = None  # JSON Schema properties of the request body
+    required: tuple[str, ...] = ()
+
+
+def endpoints(core) -> list[Endpoint]:
     from .web import body_json
 
     async def get_session(request):
@@ -27,13 +58,13 @@ def routes(core) -> list:
 
     async def choose_assignment(request):
         session = core.session_of(request)
-        session.choose_assignment(str((await body_json(request)).get("assignment_id", "")))
+        session.choose_assignment(_str(await body_json(request), "assignment_id"))
         return web.json_response(session_json(session))
 
     async def open_patient(request):
         session = core.session_of(request)
-        ctx = await core.access.open_patient(session, str((await body_json(request)).get("patient_id", "")))
-        return web.json_response({"patient": ctx.patient.id, "kind": ctx.patient.kind})
+        ctx = await core.access.open_patient(session, _str(await body_json(request), "patient_id"))
+        return web.json_response({"patient": ctx.patient.id, "kind": ctx.patient.kind, "name": ctx.name})
 
     async def attest_relation(request):
         await core.access.attest_relation(core.session_of(request))
@@ -42,20 +73,46 @@ def routes(core) -> list:
     async def register_consent(request):
         session = core.session_of(request)
         data = await body_json(request)
-        days = data.get("days")
-        if days is not None and not isinstance(days, int):
-            raise BadRequest("days ska vara ett heltal.")
         cid = await core.access.register_consent(
-            session, emergency=False, whole_unit=bool(data.get("whole_unit", True)), days=days,
-            represented_by=data.get("represented_by") or None)
+            session, emergency=False, whole_unit=bool(data.get("whole_unit", True)), days=_int(data, "days"),
+            represented_by=_str(data, "represented_by", required=False))
         return web.json_response({"consent_id": cid}, status=201)
 
-    async def emergency(request):
+    async def list_consents(request):
         session = core.session_of(request)
+        ctx = core.access._patient(session)
+        mine = [c for c in core.guards.consent_rows(ctx.patient.id)
+                if c["care_provider_id"] == session.assignment.care_provider_id]
+        return web.json_response(mine)
+
+    async def end_consent(request):
+        how = request.match_info["how"]
+        if how not in ("cancel", "annul"):
+            raise NotFound("Okänd åtgärd.")
+        await core.access.end_consent(core.session_of(request), request.match_info["id"], how)
+        return web.json_response({"ended": how})
+
+    async def emergency(request):
         data = await body_json(request)
-        cid = await core.access.register_consent(session, emergency=True, whole_unit=False, days=None,
-                                                 reason=str(data.get("reason") or ""))
+        cid = await core.access.register_consent(core.session_of(request), emergency=True, whole_unit=False,
+                                                 days=None, reason=_str(data, "reason", required=False))
         return web.json_response({"consent_id": cid}, status=201)
+
+    async def reveal_blocked(request):
+        data = await body_json(request)
+        await core.access.reveal_blocked(core.session_of(request), _str(data, "basis"),
+                                         _str(data, "reason", required=False))
+        return web.json_response({"revealed": True})
+
+    async def open_blocked(request):
+        data = await body_json(request)
+        days = data.get("days", 1)
+        if not isinstance(days, (int, float)) or isinstance(days, bool):
+            raise BadRequest("days ska vara ett tal.")
+        ids = await core.access.open_blocked(
+            core.session_of(request), _str(data, "care_provider_id"), _str(data, "care_unit_id", required=False),
+            _str(data, "basis"), _str(data, "reason", required=False), days)
+        return web.json_response({"opened_blocks": ids})
 
     async def records(request):
         session = core.session_of(request)
@@ -85,17 +142,77 @@ def routes(core) -> list:
         return response
 
     async def status(request):
+        core.session_of(request)
         return web.json_response({"environment": core.env_name, "sources": core.monitor.summary()})
 
+    text = {"type": "string"}
     return [
-        web.get("/api/session", get_session),
-        web.post("/api/assignment", choose_assignment),
-        web.post("/api/patient", open_patient),
-        web.post("/api/relation", attest_relation),
-        web.post("/api/consent", register_consent),
-        web.post("/api/emergency", emergency),
-        web.get("/api/records", records),
-        web.get("/api/sets", sets),
-        web.post("/api/logout", logout),
-        web.get("/api/status", status),
+        Endpoint("GET", "/api/session", get_session, "The clinician, assignments and CSRF token"),
+        Endpoint("POST", "/api/assignment", choose_assignment, "Choose a medarbetaruppdrag (ends the patient context)",
+                 {"assignment_id": text}, ("assignment_id",)),
+        Endpoint("POST", "/api/patient", open_patient, "Open a patient: id validated, TGP asked, search logged",
+                 {"patient_id": text}, ("patient_id",)),
+        Endpoint("POST", "/api/relation", attest_relation, "Attest a current care relation (logged)"),
+        Endpoint("POST", "/api/consent", register_consent, "Register the patient's consent (logged)",
+                 {"whole_unit": {"type": "boolean"}, "days": {"type": "integer", "minimum": 1, "maximum": 365},
+                  "represented_by": text}),
+        Endpoint("GET", "/api/consents", list_consents, "Consents for the patient at your care provider"),
+        Endpoint("POST", "/api/consents/{id}/{how}", end_consent, "Cancel or annul a consent (how: cancel|annul)"),
+        Endpoint("POST", "/api/emergency", emergency, "Emergency access with a mandatory reason (logged)",
+                 {"reason": text}, ("reason",)),
+        Endpoint("POST", "/api/blocked/reveal", reveal_blocked, "Active choice 1: show where blocked information is",
+                 {"basis": {"enum": ["PatientsConsent", "Emergency"]}, "reason": text}, ("basis",)),
+        Endpoint("POST", "/api/blocked/open", open_blocked, "Active choice 2: open blocked information at one place",
+                 {"care_provider_id": text, "care_unit_id": text,
+                  "basis": {"enum": ["PatientsConsent", "Emergency"]}, "reason": text,
+                  "days": {"type": "number", "exclusiveMinimum": 0, "maximum": 7}}, ("care_provider_id", "basis")),
+        Endpoint("GET", "/api/records", records, "Records shown, withheld counts with reasons, per-source status"),
+        Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here"),
+        Endpoint("GET", "/api/status", status, "Operational status per source system and contract"),
+        Endpoint("POST", "/api/logout", logout, "End the session"),
     ]
+
+
+def openapi(core, eps: list[Endpoint]) -> dict:
+    paths: dict = {}
+    for ep in eps:
+        op = {"summary": ep.summary, "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+            "4XX": {"description": "A clear error: {error, message}",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "503": {"description": "A guard (consent, block, access log) is unavailable: nothing is shown",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+        params = [p.strip("{}") for p in ep.path.split("/") if p.startswith("{")]
+        if params:
+            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                                for p in params]
+        if ep.path == "/api/records":
+            op["parameters"] = [{"name": "set", "in": "query", "required": False, "schema": {"type": "string"}}]
+        if ep.method == "POST":
+            op["parameters"] = op.get("parameters", []) + [
+                {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}]
+            op["requestBody"] = {"required": bool(ep.required), "content": {"application/json": {"schema": {
+                "type": "object", "properties": ep.body or {}, "required": list(ep.required)} if ep.required else
+                {"type": "object", "properties": ep.body or {}}}}}
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "npo clinician API", "version": "1",
+                 "description": "Every clinician step under the rules of shared records (PDL/SVOD)."},
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"},
+                                                                   "message": {"type": "string"}}}},
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "npo_session"}}},
+        "security": [{"session": []}],
+    }
+
+
+def routes(core) -> list:
+    eps = endpoints(core)
+    document = openapi(core, eps)
+
+    async def spec(request):
+        return web.json_response(document)
+
+    return [web.route(ep.method, ep.path, ep.handler) for ep in eps] + [web.get("/api/openapi.json", spec)]

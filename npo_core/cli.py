@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -155,7 +156,7 @@ def serve(ctx: Context, env_name, host, port):
 def demo(ctx: Context, host, port, platform_port):
     """Initialise and seed the demo environment, then serve it with its demo producers."""
     from .app import Core
-    from .demo import seed_registry
+    from .demo import seed_blocks, seed_registry
     from .demo.platform import make_platform
     from .web import make_app
 
@@ -163,6 +164,7 @@ def demo(ctx: Context, host, port, platform_port):
     seed_registry(registry, list(ctx.reg.contracts))
     registry.set_environment("demo", base_url=f"http://127.0.0.1:{platform_port}/vp")
     core = Core(registry, "demo", ctx.pm)
+    seed_blocks(core.guards)
     _run([(make_platform(ctx.reg.contracts), "127.0.0.1", platform_port), (make_app(core), host, port)],
          f"npo demo on http://{host}:{port}/ (demo producers on http://127.0.0.1:{platform_port}/vp)")
 
@@ -411,6 +413,190 @@ def schemas_use(ctx: Context, directory):
     click.echo(f"Schema bundle: {path}")
 
 
+# -- the core's guards: local administration ------------------------------------------------
+
+by_option = click.option("--by", "by", required=True, help="HSA-id of the person doing this (it is logged).")
+patient_option = click.option("--patient", "patient_raw", help="Personnummer or samordningsnummer.")
+
+
+def _guards(ctx: Context):
+    from .guards import GuardStore
+
+    ctx.registry  # migrate first
+    return GuardStore(ctx.registry.path)
+
+
+def _patient(raw: str | None):
+    from .identity import parse_patient_id
+
+    return parse_patient_id(raw) if raw else None
+
+
+def _date(value: str | None):
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.UsageError(f"{value!r} is not a date (YYYY-MM-DD).") from None
+
+
+def _print_rows(rows: list[dict], columns: list[str], as_json: bool, as_csv: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        echo_table(rows, columns)
+
+
+@cli.group()
+def blocks():
+    """Blocks (spärr) registered locally."""
+
+
+@blocks.command("list")
+@patient_option
+@json_option
+@pass_ctx
+def blocks_list(ctx: Context, patient_raw, as_json):
+    patient = _patient(patient_raw)
+    rows = _guards(ctx).block_rows(patient.id if patient else None)
+    _print_rows(rows, ["id", "block_type", "patient_id", "care_provider_id", "care_unit_id", "info_start", "info_end",
+                       "excluded_types", "revokes", "cancelled_at"], as_json)
+
+
+@blocks.command("add")
+@patient_option
+@click.option("--type", "block_type", type=click.Choice(["inner", "outer"]), required=True,
+              help="inner: on a care unit; outer: on a whole care provider.")
+@click.option("--provider", required=True, help="Care provider HSA-id that owns the information.")
+@click.option("--unit", help="Care unit HSA-id (inner blocks).")
+@click.option("--from", "start", help="Only information registered from this date (YYYY-MM-DD).")
+@click.option("--to", "end", help="Only information registered up to this date (YYYY-MM-DD).")
+@click.option("--exclude", default="", help="Information types the block does not cover: lak, upp (comma separated).")
+@by_option
+@pass_ctx
+def blocks_add(ctx: Context, patient_raw, block_type, provider, unit, start, end, exclude, by):
+    from .identity import check_hsa_id
+
+    patient = _patient(patient_raw)
+    if patient is None:
+        raise click.UsageError("--patient is required.")
+    guards = _guards(ctx)
+    bid, sql = guards.block_insert_sql(
+        block_type=block_type.capitalize(), patient_id=patient.id, care_provider_id=check_hsa_id(provider),
+        care_unit_id=check_hsa_id(unit) if unit else None, info_start=_date(start), info_end=_date(end),
+        excluded_types=[x.strip() for x in exclude.split(",") if x.strip()], registered_by=check_hsa_id(by))
+    guards.admin_change(by, "register_block", patient.id, [sql], block_id=bid)
+    click.echo(f"Block {bid} registered.")
+
+
+@blocks.command("revoke")
+@click.argument("block_id")
+@click.option("--unit", required=True, help="Care unit HSA-id the revoke applies to.")
+@click.option("--employee", help="Only this employee (HSA-id); default: everyone at the unit.")
+@click.option("--reason", type=click.Choice(["PatientsConsent", "Emergency"]), required=True)
+@click.option("--text", "reason_text", help="Free text reason.")
+@click.option("--days", type=float, default=1, show_default=True, help="At most 7.")
+@by_option
+@pass_ctx
+def blocks_revoke(ctx: Context, block_id, unit, employee, reason, reason_text, days, by):
+    """Temporarily lift a block for a care unit (or one employee), at most 7 days."""
+    guards = _guards(ctx)
+    rows = [r for r in guards.block_rows() if r["id"] == block_id and not r["cancelled_at"]]
+    if not rows:
+        raise click.ClickException(f"No active block {block_id}.")
+    rid, sql = guards.revoke_insert_sql(block_id=block_id, care_unit_id=unit, employee_id=employee, reason=reason,
+                                        reason_text=reason_text, days=days, registered_by=by)
+    guards.admin_change(by, "revoke_block", rows[0]["patient_id"], [sql], block_id=block_id, revoke_id=rid)
+    click.echo(f"Block {block_id} temporarily revoked for {employee or unit} ({days:g} days).")
+
+
+@blocks.command("cancel")
+@click.argument("block_id")
+@by_option
+@pass_ctx
+def blocks_cancel(ctx: Context, block_id, by):
+    """Lift a block for good (the patient may always have it lifted)."""
+    guards = _guards(ctx)
+    sql = guards.block_cancel_sql(block_id)
+    patient_id = next(r["patient_id"] for r in guards.block_rows() if r["id"] == block_id)
+    guards.admin_change(by, "cancel_block", patient_id, [sql], block_id=block_id)
+    click.echo(f"Block {block_id} cancelled.")
+
+
+@cli.group()
+def consents():
+    """Consents (samtycke) and emergency assertions."""
+
+
+@consents.command("list")
+@patient_option
+@json_option
+@pass_ctx
+def consents_list(ctx: Context, patient_raw, as_json):
+    patient = _patient(patient_raw)
+    _print_rows(_guards(ctx).consent_rows(patient.id if patient else None),
+                ["id", "assertion_type", "patient_id", "care_provider_id", "care_unit_id", "employee_id", "start",
+                 "end", "cancelled_at", "annulled_at"], as_json)
+
+
+@consents.command("add")
+@patient_option
+@click.option("--provider", required=True, help="Care provider HSA-id the consent is given to.")
+@click.option("--unit", required=True, help="Care unit HSA-id where it is registered.")
+@click.option("--employee", help="Only this employee; default: all authorised staff at the unit.")
+@click.option("--days", type=click.IntRange(1, 365), help="Valid for this many days; default: until ended.")
+@click.option("--represented-by", help="Given through a representative (identity).")
+@by_option
+@pass_ctx
+def consents_add(ctx: Context, patient_raw, provider, unit, employee, days, represented_by, by):
+    from .guards import now
+
+    patient = _patient(patient_raw)
+    if patient is None:
+        raise click.UsageError("--patient is required.")
+    guards = _guards(ctx)
+    start = now()
+    cid, sql = guards.consent_insert_sql(
+        assertion_type="Consent", patient_id=patient.id, care_provider_id=provider, care_unit_id=unit,
+        employee_id=employee, start=start, end=start + dt.timedelta(days=days) if days else None,
+        registered_by=by, assignment_id="cli", represented_by=represented_by)
+    guards.admin_change(by, "register_consent", patient.id, [sql], consent_id=cid)
+    click.echo(f"Consent {cid} registered.")
+
+
+def _end_consent(ctx: Context, consent_id: str, by: str, how: str) -> None:
+    guards = _guards(ctx)
+    sql = guards.consent_end_sql(consent_id, how, by)
+    patient_id = next(r["patient_id"] for r in guards.consent_rows() if r["id"] == consent_id)
+    guards.admin_change(by, f"{how}_consent", patient_id, [sql], consent_id=consent_id)
+    click.echo(f"Consent {consent_id} {'cancelled' if how == 'cancel' else 'annulled'}.")
+
+
+@consents.command("cancel")
+@click.argument("consent_id")
+@by_option
+@pass_ctx
+def consents_cancel(ctx: Context, consent_id, by):
+    """End a consent early (kept for history)."""
+    _end_consent(ctx, consent_id, by, "cancel")
+
+
+@consents.command("annul")
+@click.argument("consent_id")
+@by_option
+@pass_ctx
+def consents_annul(ctx: Context, consent_id, by):
+    """Annul a consent registered by mistake."""
+    _end_consent(ctx, consent_id, by, "annul")
+
+
 @cli.group()
 def log():
     """The access log (PDL)."""
@@ -420,12 +606,65 @@ def log():
 @pass_ctx
 def log_verify(ctx: Context):
     """Check the hash chain of the access log."""
-    from .guards import GuardStore
-
-    ok, count, bad = GuardStore(ctx.registry.path).verify()
+    ok, count, bad = _guards(ctx).verify()
     if not ok:
         raise click.ClickException(f"The access log is broken at entry {bad} (after {count} intact entries).")
     click.echo(f"Access log intact: {count} entries.")
+
+
+REPORT_COLUMNS = ["time", "activity", "action", "user_id", "assignment_name", "user_care_unit_id", "patient_id",
+                  "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count"]
+
+
+@log.command("report")
+@patient_option
+@click.option("--user", help="Employee HSA-id.")
+@click.option("--unit", help="The reading care unit's HSA-id.")
+@click.option("--from", "start", help="From this date (YYYY-MM-DD).")
+@click.option("--to", "end", help="Up to and including this date (YYYY-MM-DD).")
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@pass_ctx
+def log_report(ctx: Context, patient_raw, user, unit, start, end, as_json, as_csv):
+    """Entries for log review (logguppföljning), emergency accesses first."""
+    patient = _patient(patient_raw)
+    if not (patient or user or unit):
+        raise click.UsageError("Say whose log: --patient, --user or --unit.")
+    where, args = ["1=1"], []
+    for column, value in (("patient_id", patient.id if patient else None), ("user_id", user),
+                          ("user_care_unit_id", unit)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if start:
+        where.append("time >= ?")
+        args.append(_date(start).isoformat())
+    if end:
+        where.append("time < ?")
+        args.append((_date(end) + dt.timedelta(days=1)).isoformat())
+    rows = _guards(ctx).log_rows(" and ".join(where), args)
+    rows.sort(key=lambda r: (r["activity"] != "Nödöppning", r["time"], r["seq"]))
+    _print_rows(rows, REPORT_COLUMNS, as_json, as_csv)
+
+
+@log.command("extract")
+@patient_option
+@json_option
+@pass_ctx
+def log_extract(ctx: Context, patient_raw, as_json):
+    """The patient's own extract: which care units read what, and when."""
+    patient = _patient(patient_raw)
+    if patient is None:
+        raise click.UsageError("--patient is required.")
+    providers, units = ctx.registry.care_provider_names(), ctx.registry.care_unit_names()
+    titles = {c.id: c.title for c in ctx.reg.contracts.values()}
+    rows = [{"time": r["time"], "care_unit": units.get(r["user_care_unit_id"], r["user_care_unit_id"]),
+             "care_provider": providers.get(r["user_care_provider_id"], r["user_care_provider_id"]),
+             "activity": r["activity"],
+             "information": titles.get(r["contract"], r["contract"] or ""),
+             "information_owner": units.get(r["resource_care_unit_id"] or "", r["resource_care_unit_id"] or "")}
+            for r in _guards(ctx).log_rows("patient_id = ? and action in ('read', 'open_blocked')", [patient.id])]
+    _print_rows(rows, ["time", "care_unit", "care_provider", "activity", "information", "information_owner"], as_json)
 
 
 def main() -> None:

@@ -117,6 +117,13 @@ class GuardStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self.append_sync, entries, list(extra_sql))
 
+    def admin_change(self, by: str, action: str, patient_id: str | None, sql: list, **detail) -> None:
+        """Local administration (CLI, demo seed) is logged like a clinician's action, in the same commit."""
+        self.append_sync([LogEntry(request_id=str(uuid.uuid4()), user_id=by, assignment_id="admin",
+                                   assignment_name="Lokal administration", user_care_unit_id="",
+                                   user_care_provider_id="", patient_id=patient_id, activity="Skriva",
+                                   action=action, detail=detail)], sql)
+
     def verify(self) -> tuple[bool, int, int | None]:
         """Walk the hash chain: (intact, entries checked, first bad seq)."""
         prev, count = GENESIS, 0
@@ -164,7 +171,69 @@ class GuardStore:
                      [cid, assertion_type, patient_id, care_provider_id, care_unit_id, employee_id, _ts(start),
                       _ts(end), represented_by, reason, registered_by, assignment_id, _ts(now())])
 
+    def consent_end_sql(self, consent_id: str, how: str, by: str) -> tuple[str, list]:
+        """Cancel (avsluta: kept for history) or annul (makulera: registered by mistake)."""
+        column = {"cancel": "cancelled", "annul": "annulled"}[how]
+        rows = self._rows("select * from consents where id = ?", [consent_id], "Samtyckena")
+        if not rows:
+            raise NotFound(f"No consent {consent_id}.")
+        if rows[0]["cancelled_at"] or rows[0]["annulled_at"]:
+            raise BadRequest(f"Consent {consent_id} has already ended.")
+        return (f"update consents set {column}_at = ?, {column}_by = ? where id = ?", [_ts(now()), by, consent_id])
+
+    def consent_rows(self, patient_id: str | None = None) -> list[dict]:
+        where, args = ("where patient_id = ?", [patient_id]) if patient_id else ("", [])
+        return self._rows(f"select * from consents {where} order by registered_at", args, "Samtyckena")
+
+    def _rows(self, sql: str, args: list, what: str) -> list[dict]:
+        try:
+            return list(self._read.query(sql, args))
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"{what} kan inte läsas ({e}).", code="guard_unavailable") from e
+
     # -- blocks ----------------------------------------------------------------
+    def block_insert_sql(self, *, block_type: str, patient_id: str, care_provider_id: str,
+                         care_unit_id: str | None, info_start: dt.date | None, info_end: dt.date | None,
+                         excluded_types: list[str], registered_by: str) -> tuple[str, tuple[str, list]]:
+        if block_type not in ("Inner", "Outer"):
+            raise BadRequest("A block is Inner (on a care unit) or Outer (on a care provider).")
+        if (block_type == "Inner") != bool(care_unit_id):
+            raise BadRequest("An inner block names a care unit; an outer block does not.")
+        if set(excluded_types) - {"lak", "upp"}:
+            raise BadRequest("Only the information types lak and upp can be excluded from a block.")
+        if info_start and info_end and info_end < info_start:
+            raise BadRequest("The block's interval ends before it starts.")
+        bid = str(uuid.uuid4())
+        return bid, ("insert into blocks (id, block_type, patient_id, care_provider_id, care_unit_id, info_start, "
+                     "info_end, excluded_types, registered_at, registered_by) values (?,?,?,?,?,?,?,?,?,?)",
+                     [bid, block_type, patient_id, care_provider_id, care_unit_id,
+                      info_start.isoformat() if info_start else None, info_end.isoformat() if info_end else None,
+                      json.dumps(sorted(set(excluded_types))), _ts(now()), registered_by])
+
+    def block_cancel_sql(self, block_id: str) -> tuple[str, list]:
+        if not self._rows("select id from blocks where id = ? and cancelled_at is null", [block_id], "Spärrarna"):
+            raise NotFound(f"No active block {block_id}.")
+        return "update blocks set cancelled_at = ? where id = ?", [_ts(now()), block_id]
+
+    def revoke_insert_sql(self, *, block_id: str, care_unit_id: str, employee_id: str | None, reason: str,
+                          reason_text: str | None, days: float, registered_by: str) -> tuple[str, tuple[str, list]]:
+        """A temporary revoke (tillfällig hävning) of one block, at most seven days."""
+        if reason not in ("PatientsConsent", "Emergency"):
+            raise BadRequest("A temporary revoke's reason is PatientsConsent or Emergency.")
+        if not 0 < days <= MAX_REVOKE_DAYS:
+            raise BadRequest(f"A temporary revoke lasts at most {MAX_REVOKE_DAYS} days.")
+        rid = str(uuid.uuid4())
+        return rid, ("insert into temporary_revokes (id, block_id, care_unit_id, employee_id, reason, reason_text, "
+                     "end, registered_at, registered_by) values (?,?,?,?,?,?,?,?,?)",
+                     [rid, block_id, care_unit_id, employee_id, reason, reason_text,
+                      _ts(now() + dt.timedelta(days=days)), _ts(now()), registered_by])
+
+    def block_rows(self, patient_id: str | None = None) -> list[dict]:
+        where, args = ("where b.patient_id = ?", [patient_id]) if patient_id else ("", [])
+        return self._rows(
+            "select b.*, (select count(*) from temporary_revokes r where r.block_id = b.id) as revokes "
+            f"from blocks b {where} order by b.registered_at", args, "Spärrarna")
+
     def blocks_for(self, patient_id: str) -> list[Block]:
         try:
             rows = list(self._read.query(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from npo_core.app import Core
-from npo_core.demo import seed_registry
+from npo_core.demo import seed_blocks, seed_registry
 from npo_core.demo.platform import make_platform
 from npo_core.plugins import make_plugin_manager
 from npo_core.registry import Registry
@@ -85,6 +85,7 @@ async def demo(aiohttp_client, platform, registry, pm):
     seed_registry(registry, [row["id"] for row in registry.contract_rows("demo")])
     registry.set_environment("demo", base_url=str(platform.make_url("/vp")))
     core = Core(registry, "demo", pm)
+    seed_blocks(core.guards)
     client = await aiohttp_client(make_app(core))
     client.core = core
     yield client

@@ -163,3 +163,33 @@ def seed_registry(registry, contract_ids) -> None:
         for unit_id, unit_name in units:
             registry.add_care_unit(unit_id, hsa_id, unit_name)
         registry.add_source_system("demo", address, hsa_id, system, contract_ids)
+
+
+HARRY = "194602226559"
+
+
+def seed_blocks(guards) -> None:
+    """Harry Harrisson's blocks: one of every kind, so every rule shows in the demo (idempotent)."""
+    if guards.block_rows(HARRY):
+        return
+    by = "SE2321000016-SEED"
+    plans = [
+        dict(block_type="Inner", care_provider_id="SE2321000016-F0VB", care_unit_id="SE2321000016-15CQ"),
+        dict(block_type="Outer", care_provider_id="SE2321000131-E000000000001", care_unit_id=None),
+        dict(block_type="Outer", care_provider_id="SE2321000255-F00001", care_unit_id=None,
+             info_start=dt.date(2018, 1, 1), info_end=dt.date(2023, 12, 31)),
+        dict(block_type="Inner", care_provider_id="SE5565745196-VG01", care_unit_id="SE5565745196-SG01",
+             excluded_types=["lak", "upp"]),
+        dict(block_type="Inner", care_provider_id="SE2120003005-VG01", care_unit_id="SE2120003005-HSV1"),
+    ]
+    for plan in plans:
+        bid, sql = guards.block_insert_sql(patient_id=HARRY, info_start=plan.pop("info_start", None),
+                                           info_end=plan.pop("info_end", None),
+                                           excluded_types=plan.pop("excluded_types", []), registered_by=by, **plan)
+        statements = [sql]
+        if plan["care_unit_id"] == "SE2120003005-HSV1":  # lifted for a week at Gubbängens vårdcentral
+            statements.append(guards.revoke_insert_sql(
+                block_id=bid, care_unit_id="SE2321000016-9RKT", employee_id=None, reason="PatientsConsent",
+                reason_text="Patienten samtycker till att hemsjukvårdens journal visas", days=7,
+                registered_by=by)[1])
+        guards.admin_change(by, "register_block", HARRY, statements, block_id=bid)
