@@ -36,7 +36,7 @@ class SourceStatus:
     status: str  # ok | info | error | timeout | invalid
     message: str | None = None
     seconds: float | None = None
-    records: int = 0
+    records: int = 0  # records shown from this source (not fetched: that could reveal blocked ones)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -229,6 +229,10 @@ class AccessService:
                     blocked_where[(record.care_provider_id, record.care_provider_name,
                                    record.care_unit_id, record.care_unit_name)] += 1
 
+        # A source's count is what it showed: a count of blocked records would say where they are.
+        shown_ids = {id(r) for r in shown}
+        for status, recs in fetched:
+            status.records = sum(1 for r in recs if id(r) in shown_ids)
         await self.core.guards.append(self._read_entries(session, request_id, shown, emergency_used, withheld))
         shown.sort(key=lambda r: (r.time is None, r.time), reverse=True)
         return ReadResult(

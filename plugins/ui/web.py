@@ -72,6 +72,19 @@ def register_routes(core):
             await core.access.attest_relation(session)
         raise web.HTTPSeeOther("/patient")
 
+    async def reveal_blocked(request):
+        form = await request.post()
+        await core.access.reveal_blocked(core.session_of(request), str(form.get("basis", "")),
+                                         str(form.get("reason") or "") or None)
+        raise web.HTTPSeeOther("/patient")
+
+    async def open_blocked(request):
+        form = await request.post()
+        await core.access.open_blocked(core.session_of(request), str(form.get("care_provider_id", "")),
+                                       str(form.get("care_unit_id") or "") or None, str(form.get("basis", "")),
+                                       str(form.get("reason") or "") or None)
+        raise web.HTTPSeeOther("/patient")
+
     async def logout(request):
         core.sessions.end(request.cookies.get("npo_session"))
         response = web.HTTPSeeOther("/login" if core.auth_methods else "/")
@@ -85,6 +98,8 @@ def register_routes(core):
         web.get("/patient", overview),
         web.get("/patient/{slug}", information_set),
         web.post("/consent", consent),
+        web.post("/blocked/reveal", reveal_blocked),
+        web.post("/blocked/open", open_blocked),
         web.post("/logout", logout),
         web.static("/static", STATIC),
     ]
