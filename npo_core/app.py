@@ -11,13 +11,14 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 import jinja2
+from lxml import etree
 from aiohttp import web
 
 from . import soap
 from .access import AccessService
 from .contract import Answer, Contract, Query, Record
 from .engagement import EngagementIndex
-from .errors import NpoError, StartupError, Unauthenticated, Forbidden
+from .errors import ContractError, NpoError, StartupError
 from .plugins import collect, make_plugin_manager
 from .registry import Registry, SourceSystem
 from .schemas import SchemaSet, default_bundle
@@ -155,6 +156,9 @@ class Core:
 
         def work(data: bytes) -> Answer:
             element, _ = soap.unwrap(soap.parse_xml(data))
+            if element.tag != contract.q(f"{contract.name}Response"):
+                raise ContractError(f"Svaret är inte ett {contract.name}-svar av version {contract.major} "
+                                    f"({etree.QName(element).namespace}).", code="wrong_response")
             if strict:
                 self.schemas.validate(contract, element)
             answer = contract.parse_response(element)

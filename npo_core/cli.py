@@ -152,8 +152,12 @@ def serve(ctx: Context, env_name, host, port):
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--platform-port", default=8081, show_default=True, type=int,
               help="Port of the demo service platform and its producers.")
+@click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds every demo producer waits.")
+@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND",
+              help="Make one source system misbehave: slow, reset, http500, soap_fault, malformed, "
+                   "wrong_namespace, schema_invalid, oversize or entities (repeatable).")
 @pass_ctx
-def demo(ctx: Context, host, port, platform_port):
+def demo(ctx: Context, host, port, platform_port, latency, faults):
     """Initialise and seed the demo environment, then serve it with its demo producers."""
     from .app import Core
     from .demo import seed_blocks, seed_registry
@@ -165,7 +169,12 @@ def demo(ctx: Context, host, port, platform_port):
     registry.set_environment("demo", base_url=f"http://127.0.0.1:{platform_port}/vp")
     core = Core(registry, "demo", ctx.pm)
     seed_blocks(core.guards)
-    _run([(make_platform(ctx.reg.contracts), "127.0.0.1", platform_port), (make_app(core), host, port)],
+    try:
+        platform = make_platform(ctx.reg.contracts, latency=latency,
+                                 faults=dict(f.split("=", 1) for f in faults if "=" in f))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    _run([(platform, "127.0.0.1", platform_port), (make_app(core), host, port)],
          f"npo demo on http://{host}:{port}/ (demo producers on http://127.0.0.1:{platform_port}/vp)")
 
 

@@ -7,11 +7,13 @@ and serialises with the plugin's own `render_response`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
 
 from aiohttp import web
+from lxml import etree
 
 from .. import soap
 from ..contract import Contract
@@ -69,22 +71,95 @@ class DemoProducers:
             for cat, address, owner in sorted(found)]))
 
 
-def make_platform(contracts: dict[str, Contract], today: dt.date | None = None) -> web.Application:
-    producers = DemoProducers(contracts, today)
+FAULTS = ("slow", "reset", "http500", "soap_fault", "malformed", "wrong_namespace", "schema_invalid",
+          "oversize", "entities")
 
-    async def handle(request: web.Request) -> web.Response:
+BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;'
+                  b'&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>')
+
+
+def _mangle(xml: bytes, contract: Contract, fault: str) -> bytes:
+    if fault == "malformed":
+        return xml[: len(xml) // 2]
+    if fault == "wrong_namespace":
+        return xml.replace(contract.responder_namespace.encode(), b"urn:riv:wrong:namespace:1")
+    if fault == "schema_invalid":  # an element the schema does not allow, first in the response
+        payload, _ = soap.unwrap(soap.parse_xml(xml))
+        payload.insert(0, etree.Element(contract.q("unexpectedElement")))
+        return soap.envelope(payload)
+    return xml
+
+
+def make_platform(contracts: dict[str, Contract], today: dt.date | None = None, *, latency: float = 0.0,
+                  faults: dict[str, str] | None = None) -> web.Application:
+    """The platform; `latency` delays every answer, `faults` maps a logical address to a misbehaviour."""
+    producers = DemoProducers(contracts, today)
+    faults = dict(faults or {})
+    unknown = set(faults.values()) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
+
+    async def handle(request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
         contract = producers.by_path.get(path)
         if contract is None and path != engagement.SERVICE_PATH:
             return web.Response(status=404, text="No such service on the demo platform.")
-        try:
-            body = await request.read()
-            xml = producers.answer(contract, body) if contract else producers.find_content(body)
+        body = await request.read()
+        if latency:
+            await asyncio.sleep(latency)
+        fault = faults.get(_address(body)) if contract and faults else None
+        if fault:
+            early = await _misbehave(request, fault)
+            if early is not None:
+                return early
+        try:  # generating a heavy patient's answer is real work: keep the platform's loop free
+            work = functools.partial(producers.answer, contract, body) if contract else \
+                functools.partial(producers.find_content, body)
+            xml = await asyncio.get_running_loop().run_in_executor(None, work)
         except (ContractError, NpoError) as e:
             return web.Response(status=500, body=soap.fault_envelope(e.message), content_type="text/xml",
                                 charset="utf-8")
-        return web.Response(body=xml, content_type="text/xml", charset="utf-8")
+        return web.Response(body=_mangle(xml, contract, fault) if fault else xml, content_type="text/xml",
+                            charset="utf-8")
 
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_post("/vp/{path:.+}", handle)
     return app
+
+
+def _address(body: bytes) -> str | None:
+    try:
+        return soap.unwrap(soap.parse_xml(body))[1]
+    except ContractError:
+        return None
+
+
+async def _misbehave(request: web.Request, fault: str) -> web.StreamResponse | None:
+    """Faults that replace the answer; None for those that mangle a real one."""
+    if fault == "slow":
+        await asyncio.sleep(3600)
+    if fault == "http500":
+        return web.Response(status=500, text="<html><body>Internal Server Error</body></html>",
+                            content_type="text/html")
+    if fault == "soap_fault":
+        return web.Response(status=500, body=soap.fault_envelope("Producer failure: Invalid Id"),
+                            content_type="text/xml")
+    if fault == "entities":
+        return web.Response(body=BILLION_LAUGHS, content_type="text/xml")
+    if fault in ("reset", "oversize"):
+        resp = web.StreamResponse(headers={"Content-Type": "text/xml"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">')
+        if fault == "reset":
+            request.transport.close()
+            return resp
+        chunk = b" " * (1024 * 1024)
+        try:
+            for _ in range(soap.MAX_BODY_BYTES // len(chunk) + 2):
+                await resp.write(chunk)
+            await resp.write_eof()
+        except ConnectionError:  # the consumer stopped reading at its limit, as it should
+            pass
+        return resp
+    return None
