@@ -307,6 +307,32 @@ def contracts_validate(ctx: Context, name, file, bundle):
     click.echo(f"{file} is valid {contract.name} {contract.version}.")
 
 
+@contracts.command("check")
+@click.argument("name")
+@click.option("--schemas", "bundle", type=click.Path(file_okay=False), help="RIV-TA schema bundle to use.")
+@pass_ctx
+def contracts_check(ctx: Context, name, bundle):
+    """Run the conformance checks for one contract plugin (usable in a plugin's own CI)."""
+    from . import conformance
+    from .schemas import check_bundle, default_bundle
+
+    contract = ctx.contract(name)
+    path = Path(bundle) if bundle else default_bundle(ctx.registry.setting("schema_bundle"))
+    if path is None:
+        raise click.ClickException("No schema bundle configured: run `npo schemas use DIR` or pass --schemas.")
+    failed = 0
+    for check in conformance.checks(contract, check_bundle(path), ctx.reg.views):
+        try:
+            check.run()
+            click.echo(f"ok    {check.name}")
+        except AssertionError as e:
+            failed += 1
+            click.echo(f"FAIL  {check.name}: {e}")
+    if failed:
+        raise click.ClickException(f"{contract.id}: {failed} conformance check(s) failed.")
+    click.echo(f"{contract.id} ({contract.plugin}) conforms to {contract.name} {contract.version}.")
+
+
 @contracts.command("decode")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

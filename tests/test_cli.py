@@ -99,3 +99,8 @@ def test_schemas_use_points_validate_at_the_bundle(npo, bundle, tmp_path):
     request.write_bytes(soap.envelope(GetDiagnosis().build_request(Query(parse_patient_id("199701062383"))),
                                       "SE2321000016-TKC1"))
     assert "is valid GetDiagnosis 2.0" in npo("contracts", "validate", "GetDiagnosis", str(request)).stdout
+
+
+def test_contracts_check_runs_the_conformance_suite(npo, bundle):
+    done = npo("contracts", "check", "GetDiagnosis", "--schemas", str(bundle))
+    assert done.stdout.count("ok    ") == 5 and "conforms to GetDiagnosis 2.0" in done.stdout

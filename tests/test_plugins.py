@@ -115,3 +115,10 @@ def test_the_cli_reports_a_startup_error_in_one_line(hello_site, tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "same contract 'GetDiagnosis:2'" in done.stderr
+
+
+def test_contracts_check_fails_a_plugin_that_does_not_conform(hello_site, tmp_path, bundle):
+    done = npo("--registry", str(tmp_path / "r.db"), "contracts", "check", "GetHello", "--schemas", str(bundle),
+               env={"PYTHONPATH": str(hello_site)})
+    assert done.returncode == 1 and "FAIL  official schema and WSDL" in done.stdout
+    assert "conformance check(s) failed" in done.stderr and "Traceback" not in done.stderr
