@@ -325,9 +325,9 @@ def contracts_check(ctx: Context, name, bundle):
         try:
             check.run()
             click.echo(f"ok    {check.name}")
-        except AssertionError as e:
+        except Exception as e:  # a plugin's own exception is a failed check, not a crash
             failed += 1
-            click.echo(f"FAIL  {check.name}: {e}")
+            click.echo(f"FAIL  {check.name}: {e if isinstance(e, AssertionError) else f'{type(e).__name__}: {e}'}")
     if failed:
         raise click.ClickException(f"{contract.id}: {failed} conformance check(s) failed.")
     click.echo(f"{contract.id} ({contract.plugin}) conforms to {contract.name} {contract.version}.")
