@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import inspect
 import logging
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from . import soap
 from .access import AccessService
-from .contract import Answer, Contract, Query, Record
+from .contract import SWEDEN, Answer, Contract, Query, Record
 from .engagement import EngagementIndex
 from .errors import ContractError, NpoError, StartupError
 from .plugins import collect, make_plugin_manager
@@ -54,7 +55,8 @@ class Monitor:
             out.append({
                 "logical_address": address, "contract": contract, "calls": len(events),
                 "error_rate": round(1 - len(ok) / len(events), 3) if events else 0.0,
-                "last_success": max((e[0] for e in ok), default=None),
+                "last_success": dt.datetime.fromtimestamp(max(e[0] for e in ok), SWEDEN).isoformat(timespec="seconds")
+                if ok else None,
                 "median_seconds": latencies[len(latencies) // 2] if latencies else None,
             })
         return out
@@ -189,7 +191,7 @@ class Core:
                 session = self.session_of(request)
             except NpoError:
                 session = None
-        body = self.templates.get_template(template).render(core=self, session=session, **context)
+        body = self.templates.get_template(template).render(core=self, session=session, request=request, **context)
         return web.Response(text=body, status=status, content_type="text/html")
 
     @functools.cached_property

@@ -448,6 +448,19 @@ def schemas_use(ctx: Context, directory):
     click.echo(f"Schema bundle: {path}")
 
 
+@cli.group()
+def feedback():
+    """Feedback (synpunkter) clinicians sent from the web view."""
+
+
+@feedback.command("list")
+@json_option
+@pass_ctx
+def feedback_list(ctx: Context, as_json):
+    _print_rows(ctx.registry.feedback(), ["id", "time", "user_id", "care_unit_id", "page", "did", "expected",
+                                          "happened"], as_json)
+
+
 # -- the core's guards: local administration ------------------------------------------------
 
 by_option = click.option("--by", "by", required=True, help="HSA-id of the person doing this (it is logged).")

@@ -158,3 +158,13 @@ def m003_engagement_index(db: Database):
     db.table("environments").add_column("engagement_index", str)
     db.execute("update environments set engagement_index = 'SE165565594230-1000' "
                "where name in ('prod', 'qa', 'sit', 'demo')")
+
+
+@migrations()
+def m004_feedback(db: Database):
+    """Feedback from clinicians (synpunkter): never patient data."""
+    db.table("feedback").create(
+        {"id": int, "time": str, "user_id": str, "care_unit_id": str, "page": str, "did": str, "expected": str,
+         "happened": str},
+        pk="id",
+    )

@@ -247,6 +247,15 @@ class Registry:
             return list(self.db["care_units"].rows_where(where, [care_provider_id] if where else [],
                                                           order_by="hsa_id"))
 
+    # feedback --------------------------------------------------------------
+    def add_feedback(self, **values) -> int:
+        with sqlite_errors("Cannot store feedback"):
+            return self.db["feedback"].insert(values).last_pk
+
+    def feedback(self) -> list[dict]:
+        with sqlite_errors("Cannot read feedback"):
+            return list(self.db["feedback"].rows_where(order_by="id desc"))
+
     # settings --------------------------------------------------------------
     def setting(self, key: str) -> str | None:
         with sqlite_errors("Cannot read settings"):
