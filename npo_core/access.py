@@ -246,8 +246,10 @@ class AccessService:
         a = session.assignment
         valid = [c for c in self.core.guards.consents_for(patient.id, a.care_provider_id)
                  if c.valid_for(a, session.clinician.hsa_id, patient.id, moment)]
-        # A real consent outranks an emergency assertion; the latest wins among equals.
-        valid.sort(key=lambda c: (c.assertion_type == "Consent", c.start))
+        # With an attested relation the patient's consent outranks an emergency assertion; without one,
+        # only an emergency assertion can open anything. The latest wins among equals.
+        preferred = "Consent" if session.patient and session.patient.relation_attested else "Emergency"
+        valid.sort(key=lambda c: (c.assertion_type == preferred, c.start))
         return valid[-1] if valid else None
 
     def _read_entries(self, session, request_id, shown, emergency_used, withheld) -> list[LogEntry]:

@@ -21,7 +21,7 @@ class DemoLogin(AuthMethod):
 
     def routes(self, core) -> list:
         async def page(request):
-            return core.render("login_demo.html", request=request, clinicians=CLINICIANS)
+            return core.render("login_demo.html", request=request, clinicians=CLINICIANS, error=None)
 
         @csrf_exempt
         async def login(request):
