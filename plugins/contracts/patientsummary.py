@@ -64,9 +64,9 @@ def read_query(payload: etree._Element, ns: str, core_ns: str, *, unit_tag="care
     patient = parse_patient_id(text(pid, f"{{{core_ns}}}id") or "")
     per = payload.find(f"{{{ns}}}{period_tag}")
     span = None
-    if per is not None:
-        span = (parse_timestamp(text(per, f"{{{core_ns}}}start")).date(),
-                parse_timestamp(text(per, f"{{{core_ns}}}end")).date())
+    if per is not None:  # an open end reads as the earliest or latest date
+        start, end = (parse_timestamp(text(per, f"{{{core_ns}}}{k}")) for k in ("start", "end"))
+        span = (start.date() if start else dt.date.min, end.date() if end else dt.date.max)
     return Query(patient=patient, period=span,
                  care_units=tuple(e.text.strip() for e in payload.findall(f"{{{ns}}}{unit_tag}") if e.text),
                  source_system=text(payload, f"{{{ns}}}{source_tag}"))
