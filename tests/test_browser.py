@@ -224,3 +224,15 @@ def test_ej_behorig_without_a_care_assignment(page):
     log_in(page, clinician="Johan Berg", assignment=None)
     assert page.get_by_role("heading", name="Ej behörig").is_visible()
     assert page.get_by_label("Personnummer eller samordningsnummer").count() == 0
+
+
+def test_hostile_producer_text_is_shown_as_text_and_never_runs(page):
+    """Linda's data carries script tags, event handlers and a javascript: link in a diagnosis."""
+    from npo_plugins.contracts.get_diagnosis import HOSTILE
+
+    log_in(page)
+    open_patient(page, "189908029805")
+    page.goto("/patient/diagnoser/SE2321000016-TKC1-dia-0")  # the hostile diagnosis, at Linda's own provider
+    assert page.locator("article.record h2").inner_text() == HOSTILE
+    assert page.locator("article script, article img, article a[href^=javascript]").count() == 0
+    # The page fixture fails the test if any dialog opened or any script error occurred.

@@ -25,6 +25,10 @@ DIAGNOSES = [
 ]
 
 
+HOSTILE = ('Misstänkt <script>alert("npo")</script> infektion <img src=x onerror=alert(1)> '
+           '<a href="javascript:alert(2)">länk</a> &amp; "citat"')
+
+
 class GetDiagnosis(Contract):
     name = "GetDiagnosis"
     version = "2.0"
@@ -105,6 +109,9 @@ class GetDiagnosis(Contract):
                       "display_name": text, "related": []}
             if demo.profile == "variants" and i == 1:
                 detail.update(code=None, code_system=None, chronic=None)  # free text only, no code
+            if demo.profile == "heavy" and i == 0:  # producer text is data, never markup: prove it in the browser
+                text = HOSTILE
+                detail.update(display_name=text)
             out.append(demo.record(contract=self.id, information_type=self.categorization, key=f"dia-{i}",
                                    title=text, time=when, detail=detail,
                                    without_owner=demo.profile == "variants" and i == 2))
