@@ -211,18 +211,16 @@ class AccessService:
         statuses = [s for s, _ in fetched]
         records = self._dedupe([r for _, recs in fetched for r in recs], patient)
 
-        shown: list[Record] = []
+        shown: list[tuple[Record, pdl.Decision]] = []
         withheld: Counter[str] = Counter()
         blocked_where: Counter[tuple] = Counter()
-        emergency_used = False
         for record in records:
             decision = pdl.decide(record, assignment=assignment, employee_id=session.clinician.hsa_id,
                                   consent=consent, relation_attested=ctx.relation_attested, blocks=blocks,
                                   now=moment,
                                   block_type_of_record=self.core.block_type_of(record))
             if decision.shown:
-                shown.append(record)
-                emergency_used |= decision.emergency
+                shown.append((record, decision))
             else:
                 withheld[decision.reason] += 1
                 if decision.reason == pdl.BLOCKED:
@@ -230,13 +228,15 @@ class AccessService:
                                    record.care_unit_id, record.care_unit_name)] += 1
 
         # A source's count is what it showed: a count of blocked records would say where they are.
-        shown_ids = {id(r) for r in shown}
+        shown_ids = {id(r) for r, _ in shown}
         for status, recs in fetched:
             status.records = sum(1 for r in recs if id(r) in shown_ids)
-        await self.core.guards.append(self._read_entries(session, request_id, shown, emergency_used, withheld))
-        shown.sort(key=lambda r: (r.time is None, r.time), reverse=True)
+        await self.core.guards.append(self._read_entries(session, request_id, shown, withheld))
+        emergency_used = any(d.emergency for _, d in shown)
+        shown_records = sorted((r for r, _ in shown), key=lambda r: (r.time is None, r.time), reverse=True)
         return ReadResult(
-            patient=patient, records=shown, withheld=dict(withheld), sources=statuses, not_enabled=not_enabled,
+            patient=patient, records=shown_records, withheld=dict(withheld), sources=statuses,
+            not_enabled=not_enabled,
             blocked_where=[{"care_provider_id": p, "care_provider_name": pn, "care_unit_id": u, "care_unit_name": un,
                             "count": n} for (p, pn, u, un), n in sorted(blocked_where.items(), key=str)]
             if ctx.reveal_blocked else [],
@@ -252,15 +252,18 @@ class AccessService:
         valid.sort(key=lambda c: (c.assertion_type == preferred, c.start))
         return valid[-1] if valid else None
 
-    def _read_entries(self, session, request_id, shown, emergency_used, withheld) -> list[LogEntry]:
-        groups: Counter[tuple] = Counter((r.care_provider_id, r.care_unit_id, r.contract) for r in shown)
-        own_provider = session.assignment.care_provider_id
+    def _read_entries(self, session, request_id, shown, withheld) -> list[LogEntry]:
+        """One entry per owner (care provider, care unit), contract and legal basis of what was shown."""
+        a = session.assignment
+        groups: Counter[tuple] = Counter(
+            (r.care_provider_id or a.care_provider_id,  # only own-unit records may lack it: the owner is known
+             r.care_unit_id, r.contract, d.emergency) for r, d in shown)
         entries = [
-            self._entry(session, request_id, "read",
-                        activity="Nödöppning" if emergency_used and provider != own_provider else "Läsa",
+            self._entry(session, request_id, "read", activity="Nödöppning" if emergency else "Läsa",
                         resource_care_provider_id=provider, resource_care_unit_id=unit, contract=contract,
                         record_count=count)
-            for (provider, unit, contract), count in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))
+            for (provider, unit, contract, emergency), count in sorted(groups.items(),
+                                                                       key=lambda kv: tuple(map(str, kv[0])))
         ]
         if not entries:  # the attempt itself is a read of the patient's overview
             entries.append(self._entry(session, request_id, "read", detail={"withheld": dict(withheld)}))

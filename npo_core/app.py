@@ -139,6 +139,16 @@ class Core:
                 return details.get("name")
         return None
 
+    async def assignments_for(self, clinician) -> list:
+        found = []
+        for result in self.pm.hook.assignments_for(core=self, clinician=clinician):
+            found.extend(await await_me_maybe(result) or [])
+        return found
+
+    def plugin_settings(self, plugin: str) -> dict[str, str]:
+        """A plugin's settings in this environment; read each time, so changes apply without restart."""
+        return self.registry.plugin_settings(self.env_name, plugin)
+
     # -- talking to producers --------------------------------------------------------
     async def call(self, contract: Contract, source: SourceSystem, address: str, query: Query,
                    request_id: str) -> bytes:

@@ -110,15 +110,15 @@ def plugins(ctx: Context, as_json):
 
 
 def _run(apps: list[tuple], banner: str) -> None:
-    """Serve one or more aiohttp apps in one process until interrupted."""
+    """Serve (app, host, port[, ssl_context]) tuples in one process until interrupted."""
     from aiohttp import web
 
     async def main():
         runners = []
-        for app, host, port in apps:
+        for app, host, port, *tls in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, ssl_context=tls[0] if tls else None).start()
             runners.append(runner)
         click.echo(banner)
         try:
@@ -144,7 +144,9 @@ def serve(ctx: Context, env_name, host, port):
     from .web import make_app
 
     core = Core(ctx.registry, env_name, ctx.pm)
-    _run([(make_app(core), host, port)], f"npo serving {env_name} on http://{host}:{port}/")
+    tls = next((c for c in ctx.pm.hook.server_ssl_context(core=core) if c is not None), None)
+    scheme = "https" if tls else "http"
+    _run([(make_app(core), host, port, tls)], f"npo serving {env_name} on {scheme}://{host}:{port}/")
 
 
 @cli.command()
@@ -202,7 +204,8 @@ def env_list(ctx: Context, as_json):
 @json_option
 @pass_ctx
 def env_show(ctx: Context, name, as_json):
-    e = ctx.registry.environment(name).__dict__
+    e = dict(ctx.registry.environment(name).__dict__)
+    e.update(ctx.registry.plugin_settings(name))
     if as_json:
         click.echo(json.dumps(e, indent=2, ensure_ascii=False))
     else:
@@ -216,7 +219,15 @@ def env_show(ctx: Context, name, as_json):
 @click.argument("value")
 @pass_ctx
 def env_set(ctx: Context, name, key, value):
-    """Set one setting, e.g. `npo env set qa base_url https://.../vp`."""
+    """Set one setting, e.g. `npo env set qa base_url https://.../vp`.
+
+    A dotted key sets a plugin's own setting: `npo env set qa siths.ca_bundle /etc/npo/siths-ca.pem`.
+    """
+    if "." in key:
+        plugin, _, setting = key.partition(".")
+        ctx.registry.set_plugin_setting(name, plugin, setting, value or None)
+        click.echo(f"{name}: {key} = {value}")
+        return
     if key in ("connect_timeout", "read_timeout", "total_deadline"):
         try:
             parsed = float(value)

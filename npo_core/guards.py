@@ -153,7 +153,7 @@ class GuardStore:
             return [Consent(r["id"], r["assertion_type"], r["patient_id"], r["care_provider_id"], r["care_unit_id"],
                             r["employee_id"], _dt(r["start"]), _dt(r["end"]), bool(r["cancelled_at"]),
                             bool(r["annulled_at"])) for r in rows]
-        except sqlite3.Error as e:
+        except (sqlite3.Error, ValueError) as e:  # an unreadable consent is as bad as none readable
             raise GuardUnavailable(f"Samtyckena kan inte läsas ({e}). Ingen information från andra vårdgivare visas.",
                                    code="consent_unavailable") from e
 

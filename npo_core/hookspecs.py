@@ -54,6 +54,27 @@ def register_commands(cli):
     """Called when the CLI is built. ``cli`` is the top-level click group: add commands to it."""
 
 
+@hookspec
+def server_ssl_context(core):
+    """TLS for the web server, e.g. mutual TLS for SITHS cards.
+
+    Called once by ``npo serve``. Return an ``ssl.SSLContext`` or None; the first context
+    returned is used. The request's peer certificate then reaches auth methods through
+    ``request.transport.get_extra_info("ssl_object")``.
+    """
+
+
+@hookspec
+def assignments_for(core, clinician):
+    """Where a clinician's assignments (medarbetaruppdrag) come from, when the login method
+    does not carry them (SITHS carries only the employee HSA-id).
+
+    ``clinician`` is an :class:`npo_core.sessions.Clinician`. Return a list of
+    :class:`npo_core.sessions.Assignment` (an awaitable is awaited), or None for no answer.
+    The answers of all plugins are combined.
+    """
+
+
 # -- decisions -----------------------------------------------------------------
 
 

@@ -89,16 +89,16 @@ def block_applies(block: Block, record: Record, block_type_of_record: str | None
         return True  # an unknown kind of block cannot be decided
     if block_type_of_record and block_type_of_record in block.excluded_types:
         return False
+    for revoke in block.revokes:  # a matching, unexpired temporary revoke lifts the block whatever the time
+        if (revoke.care_unit_id == assignment.care_unit_id and revoke.employee_id in (None, employee_id)
+                and now < revoke.end):
+            return False
     if block.info_start or block.info_end:
         when = record.block_time or record.time
         if when is None:
             return True
         day = when.date()
         if (block.info_start and day < block.info_start) or (block.info_end and day > block.info_end):
-            return False
-    for revoke in block.revokes:
-        if (revoke.care_unit_id == assignment.care_unit_id and revoke.employee_id in (None, employee_id)
-                and now < revoke.end):
             return False
     return True
 
@@ -118,8 +118,9 @@ def decide(record: Record, *, assignment: Assignment, employee_id: str, consent:
     `blocks` are the patient's blocks; `consent` is the valid consent or emergency
     assertion of this clinician for this patient, if any.
     """
-    if record.care_unit_id and record.care_unit_id == assignment.care_unit_id:
-        return Decision(True)
+    if (record.care_unit_id and record.care_unit_id == assignment.care_unit_id
+            and record.care_provider_id in (None, assignment.care_provider_id)):
+        return Decision(True)  # own care unit (unit HSA-ids are unique; a contradicting provider is not trusted)
     if not record.has_owner:
         return Decision(False, NO_OWNER)
     same_provider = record.care_provider_id == assignment.care_provider_id

@@ -265,3 +265,17 @@ class Registry:
     def set_setting(self, key: str, value: str | None) -> None:
         with sqlite_errors("Cannot write settings"):
             self.db["settings"].upsert({"key": key, "value": value}, pk="key")
+
+    def plugin_settings(self, env: str, plugin: str | None = None) -> dict[str, str]:
+        """Plugins' own settings for one environment (`npo env set ENV plugin.key value`).
+
+        With `plugin`, that plugin's keys; without, every "plugin.key".
+        """
+        prefix = f"{env}:{plugin}." if plugin else f"{env}:"
+        with sqlite_errors("Cannot read settings"):
+            return {r["key"][len(prefix):]: r["value"] for r in self.db["settings"].rows
+                    if r["key"].startswith(prefix)}
+
+    def set_plugin_setting(self, env: str, plugin: str, key: str, value: str | None) -> None:
+        self.environment(env)
+        self.set_setting(f"{env}:{plugin}.{key}", value)
