@@ -276,7 +276,7 @@ class AccessService:
             if r.patient_id and r.patient_id != patient.id:
                 continue  # a producer answered about someone else: never shown
             key = (r.information_type, r.source_system, r.id)
-            if key not in seen or r.contract > seen[key].contract:
+            if key not in seen or _major(r.contract) > _major(seen[key].contract):  # the newest major wins
                 seen[key] = r
         return list(seen.values())
 
@@ -354,3 +354,7 @@ def _block_basis(basis: str, reason: str | None) -> str:
     if basis == "Emergency" and not (reason or "").strip():
         raise BadRequest("Ange skäl för nödöppning.", code="reason_required")
     return basis
+
+
+def _major(contract_id: str) -> int:
+    return int(contract_id.rsplit(":", 1)[1])

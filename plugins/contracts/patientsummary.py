@@ -189,4 +189,5 @@ def matches(record: Record, query: Query) -> bool:
     """What a producer returns for a query: the patient's records, filtered as asked."""
     return (in_period(record, query)
             and (not query.care_units or record.care_unit_id in query.care_units)
+            and (not query.care_providers or record.care_provider_id in query.care_providers)
             and (not query.source_system or record.source_system == query.source_system))
