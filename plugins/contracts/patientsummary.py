@@ -56,8 +56,22 @@ def period(parent: etree._Element, tag: str, core_ns: str, value: tuple[dt.date,
         sub(el, f"{{{core_ns}}}end", format_date(value[1]))
 
 
+def build_query(contract, query: Query, core_ns: str, *, unit_tag="careUnitHSAId", period_tag="timePeriod",
+                source_tag="sourceSystemHSAId") -> etree._Element:
+    """The family's request: care units, patient, period, source system (tag spellings vary per contract)."""
+    req = etree.Element(contract.q(contract.name), nsmap={None: contract.responder_namespace, "core": core_ns})
+    for unit in query.care_units:
+        sub(req, contract.q(unit_tag), unit)
+    patient_id(req, contract.q("patientId"), core_ns, query.patient)
+    period(req, contract.q(period_tag), core_ns, query.period)
+    if query.source_system:
+        sub(req, contract.q(source_tag), query.source_system)
+    return req
+
+
 def read_query(payload: etree._Element, ns: str, core_ns: str, *, unit_tag="careUnitHSAId",
                period_tag="timePeriod", source_tag="sourceSystemHSAId") -> Query:
+    """The inverse of build_query, for demo producers."""
     from npo_core.identity import parse_patient_id
 
     pid = payload.find(f"{{{ns}}}patientId")
