@@ -110,8 +110,6 @@ class Contract:
     service_domain: ClassVar[str]  # e.g. "clinicalprocess:healthcond:description"
     categorization: ClassVar[str]  # engagement-index categorization, e.g. "dia"
     title: ClassVar[str]  # Swedish name of the information set
-    schema: ClassVar[str | None] = None  # Responder XSD path inside a RIV-TA bundle
-    wsdl: ClassVar[str | None] = None  # WSDL path inside a RIV-TA bundle
     block_information_type: ClassVar[str | None] = None  # "lak" or "upp" where blocks may exclude it
     plugin: str = "?"  # stamped by the core at registration
 
@@ -144,6 +142,19 @@ class Contract:
     def service_path(self) -> str:
         """Path below the service platform's base URL, the way SKLTP VP names services."""
         return f"{self.service_domain.replace(':', '/')}/{self.name}/{self.major}/rivtabp21"
+
+    @property
+    def schema(self) -> str:
+        """Responder XSD path inside a RIV-TA bundle (Inera's layout); set it where a release differs."""
+        return f"{self._interaction_folder}/{self.name}Responder_{self.version}.xsd"
+
+    @property
+    def wsdl(self) -> str:
+        return f"{self._interaction_folder}/{self.name}Interaction_{self.version}_RIVTABP21.wsdl"
+
+    @property
+    def _interaction_folder(self) -> str:
+        return f"{self.service_domain.replace(':', '_')}/interactions/{self.name}Interaction"
 
     def q(self, local: str) -> str:
         """Qualified name in the responder namespace."""

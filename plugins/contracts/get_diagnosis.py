@@ -35,9 +35,6 @@ class GetDiagnosis(Contract):
     service_domain = "clinicalprocess:healthcond:description"
     categorization = "dia"
     title = "Diagnoser"
-    schema = "clinicalprocess_healthcond_description/interactions/GetDiagnosisInteraction/GetDiagnosisResponder_2.0.xsd"
-    wsdl = ("clinicalprocess_healthcond_description/interactions/GetDiagnosisInteraction/"
-            "GetDiagnosisInteraction_2.0_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
         return ps.build_query(self, query, CORE)
