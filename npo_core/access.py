@@ -12,7 +12,7 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import pdl
 from .contract import Contract, Query, Record
@@ -329,7 +329,7 @@ class AccessService:
                 if not answer.has_more:
                     break
                 address, ref = answer.has_more[0]
-                query = Query(patient=patient, has_more_reference=ref)
+                query = replace(query, has_more_reference=ref)  # the first call's filters, as the TKB says
             else:
                 status.status = "info"
                 status.message = f"Producenten har mer information än npo hämtar ({MAX_FOLLOW_UPS} uppföljningar)."

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from . import soap
-from .contract import format_timestamp, parse_timestamp
 from .errors import ContractError
 from .identity import PatientId
-from .registry import SourceSystem
 
 NS = "urn:riv:itintegration:engagementindex:FindContentResponder:1"
 CORE = "urn:riv:itintegration:engagementindex:1"

@@ -13,7 +13,7 @@ SAMORDNINGSNUMMER_OID = "1.2.752.129.2.1.3.3"
 NATIONAL_RESERVNUMMER_OID = "1.2.752.129.2.1.3.2"
 HSA_ID_OID = "1.2.752.129.2.1.4.1"
 
-_HSA_ID = re.compile(r"^SE\d{10,12}-[A-Za-z0-9]{1,20}$")
+_HSA_ID = re.compile(r"SE[0-9]{10,12}-[A-Za-z0-9]{1,20}")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -69,7 +69,7 @@ def parse_patient_id(
     today = today or dt.date.today()
     if reserve and re.fullmatch(reserve[0], text):
         return PatientId(text, reserve[1])
-    m = re.fullmatch(r"(\d{2})?(\d{6})([-+]?)(\d{4})", text)
+    m = re.fullmatch(r"([0-9]{2})?([0-9]{6})([-+]?)([0-9]{4})", text)  # ASCII digits only
     if not m:
         raise InvalidPatientId("Ange personnummer eller samordningsnummer med 12 siffror (ÅÅÅÅMMDD-NNNN).")
     century, yymmdd, sep, tail = m.groups()
@@ -99,6 +99,6 @@ def parse_patient_id(
 
 def check_hsa_id(value: str) -> str:
     """HSA-id: 'SE' + organisation number, '-', then letters and digits (at most 31 chars)."""
-    if not isinstance(value, str) or len(value) > 31 or not _HSA_ID.match(value):
+    if not isinstance(value, str) or len(value) > 31 or not _HSA_ID.fullmatch(value):
         raise BadRequest(f"Not a valid HSA-id: {value!r}")
     return value

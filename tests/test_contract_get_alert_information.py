@@ -1,0 +1,82 @@
+"""GetAlertInformation 2.0 specifics: TKB header rules, validity-based period filter, variants, the view."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from npo_core import Query
+from npo_core.demo import PROVIDERS, demo_source
+from npo_core.identity import parse_patient_id
+from npo_core.plugins import collect, make_plugin_manager
+from npo_plugins.contracts.get_alert_information import GetAlertInformation, _details, _status, title_of
+
+from .conftest import DEMO_TODAY
+
+GAI = GetAlertInformation()
+EGON = "193601286499"
+
+
+def alerts(pid: str, address: str = "SE2321000016-TKC1"):
+    return GAI.demo_records(demo_source(pid, address, GAI.id, DEMO_TODAY))
+
+
+def test_alerts_come_first_and_blocks_may_exclude_them():
+    views = collect(make_plugin_manager()).views
+    assert min(views.values(), key=lambda v: v.order).slug == "uppmarksamhet"
+    assert GAI.block_information_type == "upp" and GAI.categorizations == ("upp",)
+
+
+def test_the_header_leaves_out_what_tkb_marks_not_applicable():
+    response = GAI.render_response(alerts(EGON), Query(parse_patient_id(EGON)))
+    for local in ("documentTitle", "documentTime", "nullified"):
+        assert response.find(f".//{{*}}{local}") is None, local
+
+
+def test_the_period_selects_alerts_whose_validity_overlaps_it():
+    [alert] = [r for r in alerts(EGON) if r.id.endswith("upp-v0")]
+    start = alert.time.date()
+    old = dataclasses.replace(alert, time=alert.time - dt.timedelta(days=3000),
+                              detail={**alert.detail, "validity": {"start": None, "end": None}})
+    obsolete = dataclasses.replace(alert, detail={**alert.detail, "obsolete_time": alert.detail["validity"]["start"]})
+    later = Query(parse_patient_id(EGON), period=(start + dt.timedelta(days=1), start + dt.timedelta(days=30)))
+    shown = GAI.parse_response(GAI.render_response([alert, old, obsolete], later)).records
+    assert [r.detail["obsolete_time"] for r in shown] == [None, None]  # open-ended ones, not the obsolete one
+    before = Query(parse_patient_id(EGON), period=(start - dt.timedelta(days=30), start - dt.timedelta(days=1)))
+    assert GAI.parse_response(GAI.render_response([alert], before)).records == []
+
+
+def test_egon_has_the_variants_of_this_contract():
+    records = {r.id.rsplit("-", 1)[-1]: r for r in alerts(EGON)}
+    assert records["v1"].detail["header"]["signature"] is None
+    assert _status(records["v2"]) == "Inaktuell" and records["v2"].detail["obsolete_comment"]
+    assert records["v3"].detail["validity"] == {"start": None, "end": None}
+    assert records["v3"].title == "Överkänslighet: Naturgummilatex"
+    assert records["v4"].detail["unstructured"] and not records["v4"].approved_for_patient
+    assert not records["v5"].has_owner
+    assert not any(r.nullified for r in records.values())  # N/A in this contract (TKB)
+
+
+def test_penicillin_allergy_with_its_severity_in_the_view():
+    rows = dict(_details(alerts(EGON)[0]))
+    assert rows["Substans (ATC)"] == "J01C Betalaktamantibakteriella medel, penicilliner"
+    assert rows["Allvarlighetsgrad"] == "Skadande" and rows["Visshetsgrad"] == "Konstaterad"
+
+
+def test_heavy_alerts_are_many_and_relate_to_each_other():
+    records = alerts("189908029805", PROVIDERS[1][4][0])
+    assert len(records) == 80
+    ids = {r.id for r in records}
+    related = [d for r in records for rel in r.detail["related"] for d in rel["document_ids"]]
+    assert related and set(related) <= ids
+
+
+def test_an_answer_without_body_parts_or_result_still_decodes():
+    payload = GAI.render_response(alerts(EGON)[:1], Query(parse_patient_id(EGON)))
+    payload.remove(payload.find("{*}result"))
+    body = payload.find(".//{*}alertInformationBody")
+    for child in list(body)[1:]:
+        body.remove(child)
+    answer = GAI.parse_response(payload)
+    assert answer.result_code == "OK"
+    assert answer.records[0].title == "Överkänslighet" == title_of(answer.records[0].detail)

@@ -1,0 +1,134 @@
+"""GetMaternityMedicalHistory 2.0 specifics: the 2.0 core's header, who has maternity records, the
+pregnancy timeline, and the body codec the actoutcome/activityprescription plugins share."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import etree
+
+from npo_core import Query, Record
+from npo_core.contract import parse_timestamp
+from npo_core.demo import PATIENTS, PROVIDERS, demo_source
+from npo_core.identity import parse_patient_id
+from npo_core.schemas import SchemaSet
+from npo_plugins.contracts.fields import CV, parse_fields, render_fields
+from npo_plugins.contracts.get_maternity_medical_history import BODY, CORE, GetMaternityMedicalHistory, register_views
+
+from .conftest import DEMO_TODAY, login
+
+ADDRESSES = [p[4][0] for p in PROVIDERS]
+CONTRACT = GetMaternityMedicalHistory()
+FIONA, EGON = "199701062383", "193601286499"
+
+
+def records(pid: str, address: str):
+    return CONTRACT.demo_records(demo_source(pid, address, CONTRACT.id, DEMO_TODAY))
+
+
+def view():
+    views = []
+    register_views(views.append)
+    return views[0]
+
+
+def test_request_uses_careUnitHSAid_and_timePeriod(bundle):
+    query = Query(parse_patient_id(FIONA), period=(dt.date(2024, 1, 1), dt.date(2026, 1, 1)),
+                  care_units=("SE2321000131-F000000022",), source_system="SE2321000131-MLM1")
+    element = CONTRACT.build_request(query)
+    assert [etree.QName(e).localname for e in element] == ["careUnitHSAid", "patientId", "timePeriod",
+                                                           "sourceSystemHSAId"]
+    assert SchemaSet(bundle).issues(CONTRACT, element) == []
+    assert CONTRACT.parse_request(element) == query
+
+
+def test_only_women_of_childbearing_age_have_pregnancies():
+    for pid in PATIENTS:
+        found = [r for a in ADDRESSES for r in records(pid, a)]
+        if pid == FIONA:
+            assert len(found) > 5
+        elif pid == EGON:  # one record made on him by mistake, and nullified
+            (r,) = found
+            assert r.nullified and not r.approved_for_patient and not r.has_owner
+            assert set(r.detail) == {"header"} and r.detail["header"]["nullified_reason"]
+        else:
+            assert found == [], pid  # Harry and Mohamed are men; Linda was born in 1899
+
+
+def test_the_answer_has_no_result_and_empty_mandatory_owner_elements_still_validate(bundle):
+    response = CONTRACT.render_response(records(EGON, ADDRESSES[0]), Query(parse_patient_id(EGON)))
+    assert response.find(f"{{{CONTRACT.responder_namespace}}}result") is None
+    assert SchemaSet(bundle).issues(CONTRACT, response) == []
+    prof = response.find(f".//{{{CORE}}}accountableHealthcareProfessional")
+    assert prof.findtext(f"{{{CORE}}}healthcareProfessionalCareUnitHSAId") == ""
+    answer = CONTRACT.parse_response(response)
+    assert answer.result_code == "OK" and answer.records[0].detail["header"]["org_unit"] is None
+
+
+def test_fionas_pregnancies_tell_one_story():
+    (early,) = records(FIONA, PROVIDERS[0][4][0])
+    later = records(FIONA, PROVIDERS[1][4][0])
+    assert [r.title for r in later][0] == "Inskrivning mödrahälsovård" and later[-1].title == "Efterkontroll"
+    weeks = [r.detail["checkup"]["weeks"] for r in later if "checkup" in r.detail]
+    assert weeks == sorted(weeks) and weeks[-1] >= 39
+    assert [r.time for r in later] == sorted(r.time for r in later)
+    (previous,) = later[0].detail["registration"]["previous"]
+    lmp = parse_timestamp(early.detail["registration"]["lmp"]).date()
+    miscarriage = lmp + dt.timedelta(weeks=previous["gestation"])
+    assert (previous["year"], previous["month"], previous["delivery"]) == (miscarriage.year, miscarriage.month, 2)
+    assert early.time.date() < miscarriage  # registered before it happened
+    heights = {r.detail["registration"]["length"]["value"] for r in (early, later[0])}
+    assert len(heights) == 1  # the same woman, measured in two regions
+    assert all(r.detail["header"]["author_role"]["displayName"] == "Barnmorska" for r in later)
+
+
+def test_the_view_shows_weeks_and_parity():
+    later = records(FIONA, PROVIDERS[1][4][0])
+    columns = dict((h, f) for h, f in view().columns)
+    assert columns["Graviditetsvecka"](later[0]).count("+") == 1
+    assert columns["Graviditetsvecka"](later[1]) == "16"
+    details = dict(view().details(later[0]))
+    assert details["Paritet"] == "Gravida 2, para 0" and details["Riskfaktorer"] == "Inga kända"
+    assert "Apgar" in dict(view().details(later[-1]))["Barn 1"]
+
+
+def test_unreadable_producer_values_are_left_out_not_raised():
+    body = etree.fromstring(f"""<b xmlns:c="{CORE}"><c:registrationRecord>
+        <c:lastMenstrualPeriod>okänt</c:lastMenstrualPeriod>
+        <c:weight><c:value>sextio</c:value><c:unit>kg</c:unit></c:weight>
+        <c:previousGravidityAndParity><c:year>2019</c:year><c:delivery>x</c:delivery></c:previousGravidityAndParity>
+        <c:diseasesThrombosis>true</c:diseasesThrombosis></c:registrationRecord></b>""")
+    detail = parse_fields(body, CORE, BODY)
+    assert detail == {"registration": {"lmp": "okänt", "previous": [{"year": 2019}], "thrombosis": True}}
+    empty = CONTRACT.parse_response(etree.fromstring(f'<r xmlns="{CONTRACT.responder_namespace}"/>'))
+    assert (empty.result_code, empty.records) == ("OK", [])
+    rows = dict(view().details(_with(detail)))
+    assert rows["Sista mens"] == "–" and rows["Riskfaktorer"] == "Tidigare trombos"
+
+
+def test_the_codec_keeps_order_repetition_quantities_and_foreign_namespaces():
+    spec = (("code", "code", CV), ("value", "values", ["pq"]), ("{urn:x}flag", "flag", "bool"),
+            ("count", "count", "int"))
+    data = {"count": 3, "flag": False, "values": [{"value": 1.5, "unit": "ml"}], "code": {"display_name": "X"}}
+    parent = etree.Element("p")
+    render_fields(parent, "urn:c", spec, data)
+    assert [e.tag for e in parent] == ["{urn:c}code", "{urn:c}value", "{urn:x}flag", "{urn:c}count"]
+    assert parse_fields(parent, "urn:c", spec) == data
+
+
+async def test_end_to_end_fionas_pregnancy_is_shown_and_egons_mistake_is_withheld(demo):
+    anna = await login(demo, patient=FIONA)
+    await anna.post("/api/relation")
+    await anna.post("/api/consent", {"whole_unit": True, "days": 7}, expect=201)
+    shown = (await anna.records("modravard"))["records"]
+    assert {r["care_unit_name"] for r in shown} == {"Gubbängens vårdcentral", "Vårdcentralen Hjällbo"}
+    page = await (await demo.get("/patient/modravard")).text()
+    assert "Efterkontroll" in page and "Graviditetsvecka" in page
+    anna = await login(demo, patient=EGON)
+    result = await anna.records("modravard")
+    assert result["records"] == [] and [w["reason"] for w in result["withheld"]] == ["missing_hsa_id"]
+
+
+def _with(detail: dict) -> Record:
+    return Record(id="x", contract=CONTRACT.id, information_type="utr-mtr", time=None, care_provider_id=None,
+                  care_unit_id=None, source_system=None, title="Inskrivning", detail=detail)
