@@ -197,5 +197,6 @@ class InformationView:
     categorizations: tuple[str, ...]
     columns: tuple[tuple[str, Any], ...]
     details: Any = None  # function of a Record returning [(label, text)]
+    prominent: Any = None  # function of a Record: True for records the overview shows first (current alerts)
     help: str = ""
     order: int = 100

@@ -467,6 +467,7 @@ def register_views(register):
                  ("Vårdenhet", lambda r: r.care_unit_name or r.care_unit_id or "Okänd"),
                  ("Vårdgivare", lambda r: r.care_provider_name or r.care_provider_id or "Okänd")),
         details=_details,
+        prominent=lambda r: not r.detail.get("obsolete_time") and not r.nullified,  # current alerts head the overview
         help="Överkänslighet, allvarlig sjukdom eller behandling, smitta och vårdbegränsningar som vårdgivare "
              "registrerat som uppmärksamhetsinformation.",
     ))

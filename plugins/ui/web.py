@@ -98,7 +98,8 @@ def register_routes(core):
         result = await core.access.read(core.session_of(request))
         by_set = {v.slug: [r for r in result.records if r.information_type in v.categorizations]
                   for v in _views(core)}
-        alerts = [r for r in result.records if r.information_type == "upp"]
+        alerts = [r for r in result.records if any(v.prominent and r.information_type in v.categorizations
+                                                    and v.prominent(r) for v in _views(core))]
         return page("patient.html", request, result=result, by_set=by_set, alerts=alerts)
 
     async def information_set(request):
