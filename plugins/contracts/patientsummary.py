@@ -10,7 +10,7 @@ import datetime as dt
 
 from lxml import etree
 
-from npo_core import Answer, Query, Record
+from npo_core import Answer, ContractError, Query, Record
 from npo_core.contract import format_date, format_timestamp, parse_timestamp
 from npo_core.identity import PatientId
 
@@ -92,6 +92,8 @@ def read_query(payload: etree._Element, ns: str, core_ns: str, *, unit_tag="care
 def parse_header(h: etree._Element, core_ns: str, *, contract: str, information_type: str,
                  title: str | None = None) -> Record:
     """Normalise a PatientSummaryHeaderType; the full header is kept for rendering it again."""
+    if h is None:
+        raise ContractError("En post i svaret saknar sitt huvud (header).", code="missing_header")
     c = lambda local: f"{{{core_ns}}}{local}"  # noqa: E731
     prof = h.find(c("accountableHealthcareProfessional"))
     org = prof.find(c("healthcareProfessionalOrgUnit")) if prof is not None else None
