@@ -9,7 +9,8 @@ class AuthMethod:
     """Base class for `register_auth_methods`.
 
     `routes(core)` returns aiohttp route definitions for the login flow; on success the
-    method calls `core.login(request, clinician, assignments, method=self.name)`.
+    method creates the session with `core.sessions.create(clinician, assignments, self.name)`
+    (always a fresh id) and sets its cookie with `core.set_session_cookie(request, response, session)`.
     `only_environments`, when set, is where the method may run at all: elsewhere the
     server refuses to start with it enabled.
     """

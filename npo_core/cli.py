@@ -344,6 +344,39 @@ def contracts_check(ctx: Context, name, bundle):
     click.echo(f"{contract.id} ({contract.plugin}) conforms to {contract.name} {contract.version}.")
 
 
+@contracts.command("new")
+@click.argument("name")
+@click.option("--schema", "schema", required=True, metavar="PATH-IN-BUNDLE",
+              help="The responder XSD, as a path inside the bundle.")
+@click.option("--bundle", "bundle", type=click.Path(file_okay=False),
+              help="RIV-TA schema bundle (default: the one `npo schemas use` set, else NPO_RIVTA_SCHEMAS).")
+@click.option("--into", "into", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Directory to write the package folder in.")
+@pass_ctx
+def contracts_new(ctx: Context, name, schema, bundle, into):
+    """Write an installable plugin package for contract NAME from its official responder schema.
+
+    \b
+    Example:
+      npo contracts new GetObservations --schema clinicalprocess_healthcond_basic/interactions/\
+GetObservationsInteraction/GetObservationsResponder_1.1.xsd
+    """
+    from .scaffold import scaffold
+    from .schemas import check_bundle, default_bundle
+
+    path = Path(bundle) if bundle else default_bundle(ctx.registry.setting("schema_bundle"))
+    if path is None:
+        raise click.ClickException("No schema bundle configured: run `npo schemas use DIR` or pass --bundle.")
+    package = scaffold(name, schema, check_bundle(path), Path(into))
+    click.echo(f"Wrote {package}")
+    taken = sorted(f"{c.id} ({c.plugin})" for c in ctx.reg.contracts.values() if c.name == name)
+    if taken:
+        click.echo(f"Note: npo already has {', '.join(taken)}; two plugins registering one contract id "
+                   "stop start-up.", err=True)
+    click.echo(f"Next: pip install -e {package} && npo contracts check {name} --schemas {path}\n"
+               f"Then work through the TODO list in {package / 'README.md'}.")
+
+
 @contracts.command("decode")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

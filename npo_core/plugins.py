@@ -24,6 +24,7 @@ def make_plugin_manager(*, load_entrypoints: bool = True, extra: tuple = ()) -> 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     if load_entrypoints:
+        _refuse_name_clashes()
         allow = os.environ.get("NPO_LOAD_PLUGINS")
         if allow is not None:
             wanted = {n.strip() for n in allow.split(",") if n.strip()}
@@ -44,6 +45,17 @@ def make_plugin_manager(*, load_entrypoints: bool = True, extra: tuple = ()) -> 
     except pluggy.PluginValidationError as e:
         raise StartupError(f"Plugin {e.plugin!r} implements a hook npo does not have: {e}") from e
     return pm
+
+
+def _refuse_name_clashes() -> None:
+    """pluggy silently skips a second entry point with a taken name: say so instead."""
+    owners: dict[str, set[str]] = {}
+    for ep in importlib.metadata.entry_points(group=PROJECT):
+        owners.setdefault(ep.name, set()).add(ep.dist.name if ep.dist else "?")
+    clashes = {name: dists for name, dists in owners.items() if len(dists) > 1}
+    if clashes:
+        name, dists = sorted(clashes.items())[0]
+        raise StartupError(f"Two installed distributions name a plugin {name!r}: {', '.join(sorted(dists))}.")
 
 
 @dataclass

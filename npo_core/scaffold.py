@@ -25,6 +25,7 @@ Needs only what npo already depends on (xmlschema, lxml, Jinja2).
 from __future__ import annotations
 
 import base64
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -35,8 +36,7 @@ from lxml import etree
 from .errors import NpoError
 
 TEMPLATES = Path(__file__).parent / "scaffold_templates"
-HSA_ID_OID = "1.2.752.129.2.1.4.1"
-MAX_DEPTH = 12
+MAX_DEPTH = 12  # element nesting followed into a record; recursive types stop earlier
 
 
 class ScaffoldError(NpoError):
@@ -73,12 +73,6 @@ class Node:
         yield self
         for child in self.children:
             yield from child.walk()
-
-    def find(self, path: str) -> "Node | None":
-        for node in self.walk():
-            if node.path == path:
-                return node
-        return None
 
 
 class Prefixes:
@@ -191,7 +185,7 @@ def _candidates(local: str) -> list[str]:
                     "https://example.org/", "1.0"]
 
 
-def sample_value(node: Node, prefer: str | None = None) -> str:
+def sample_value(node: Node) -> str:
     """A value the leaf's type accepts: an enumeration's first value, else the first fitting candidate."""
     t = node.simple
     enum = getattr(t, "enumeration", None)
@@ -204,19 +198,16 @@ def sample_value(node: Node, prefer: str | None = None) -> str:
         return values[0]
     if _fits(t, "true") and _fits(t, "false") and not _fits(t, "1.5"):  # xs:boolean
         return "true" if "approved" in node.local.lower() else "false"
-    for value in ([prefer] if prefer else []) + _candidates(node.local):
-        try:
-            if t.is_valid(value):
-                return value
-        except Exception:  # noqa: BLE001 - an odd facet: try the next value
-            continue
+    for value in _candidates(node.local):
+        if _fits(t, value):
+            return value
     raise ScaffoldError(f"Cannot invent a value for {node.path}: no candidate fits its type.")
 
 
 def _fits(t, value: str) -> bool:
     try:
         return bool(t.is_valid(value))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an odd facet: the value simply does not fit
         return False
 
 
@@ -443,7 +434,7 @@ class Plan:
     roles: dict[str, str]
     times: list[str]
     fill: dict[str, list[str]]
-    without_owner: list[tuple[str, str]]
+    without_owner: list[list[str]]  # [how, path]: how is "drop" or "blank"
     sample: list
     title: str
     categorization: str
@@ -489,7 +480,8 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     responder_ns = xsd.target_namespace
     dm = re.fullmatch(rf"urn:riv:(.+):{re.escape(name)}Responder:(\d+)", responder_ns or "")
     if not dm:
-        raise ScaffoldError(f"{schema} has the namespace {responder_ns!r}, not urn:riv:<domain>:{name}Responder:<major>.")
+        raise ScaffoldError(f"{schema} has the namespace {responder_ns!r}, "
+                            f"not urn:riv:<domain>:{name}Responder:<major>.")
     service_domain, major = dm.group(1), int(dm.group(2))
     wsdl_path = _wsdl(path, name, version)
     wsdl = wsdl_path.relative_to(bundle).as_posix()
@@ -502,7 +494,8 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     response_nodes = _element_children(xsd, f"{name}Response", prefixes)
     record_node = next((n for n in response_nodes if not n.is_leaf and n.repeated and n.children), None)
     if record_node is None:
-        raise ScaffoldError(f"{name}Response has no repeated complex element to read records from.")
+        raise ScaffoldError(f"{name}Response has no repeated complex element to read records from: the scaffold "
+                            "knows information contracts, which answer with a list of records.")
     # Paths inside a record start at the record's children.
     record = record_node.children
     for top in record:
@@ -535,7 +528,7 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     if not points:
         raise ScaffoldError("No care unit or care provider element found in a record: npo needs one to apply PDL.")
     # Leaving out an optional element is better than an empty value; one missing owner is enough.
-    without_owner = [p for p in points if p[0] == "drop"] or points
+    without_owner = [list(p) for p in points if p[0] == "drop"] or [list(p) for p in points]
 
     response = []
     result_code = result_message = has_more = None
@@ -559,11 +552,12 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     snake = _snake(name)
     return Plan(
         name=name, version=version, major=major, service_domain=service_domain, responder_ns=responder_ns,
-        schema=Path(schema).as_posix(), wsdl=wsdl, soap_action=soap_action, standard_soap_action=soap_action == standard,
-        ns=prefixes.mapping(), request=request, record_tag=record_node.tag, response=response,
-        result_code=result_code, result_message=result_message, has_more=has_more, roles=roles, times=times, fill=fill,
-        without_owner=without_owner, sample=sample,
-        title=title or name.removeprefix("Get"), categorization=categorization or f"x-{snake.removeprefix('get_')}",
+        schema=Path(schema).as_posix(), wsdl=wsdl, soap_action=soap_action,
+        standard_soap_action=soap_action == standard, ns=prefixes.mapping(), request=request,
+        record_tag=record_node.tag, response=response, result_code=result_code, result_message=result_message,
+        has_more=has_more, roles=roles, times=times, fill=fill, without_owner=without_owner, sample=sample,
+        title=title or name.removeprefix("Get"),
+        categorization=categorization or "x-" + snake.removeprefix("get_").replace("_", "-"),
         slug=slug or snake.removeprefix("get_").replace("_", "-"),
         dist=f"npo-{snake.replace('_', '-')}-{major}", module=f"npo_{snake}_{major}",
         entry_point=f"npo_{snake}_{major}", class_name=name, bundle=str(bundle),
@@ -605,6 +599,7 @@ def scaffold(name: str, schema: str, bundle: Path, target: Path, *, title: str |
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["py"] = _py
     env.filters["const"] = lambda local: _snake(local).upper()
+    env.filters["path"] = _path_literal
     files = {
         "pyproject.toml": "pyproject.toml.j2",
         "README.md": "README.md.j2",
@@ -620,22 +615,42 @@ def scaffold(name: str, schema: str, bundle: Path, target: Path, *, title: str |
     return out
 
 
+def _path_literal(path: str, attribute: str) -> str:
+    """A bundle path as the value of a class attribute, split before the file name when long."""
+    if len(path) <= 80 or "/" not in path:
+        return _flat(path)
+    folder, name = path.rsplit("/", 1)
+    hanging = " " * (4 + len(f"{attribute} = ("))
+    return f"({_flat(folder + '/')}\n{hanging}{_flat(name)})"
+
+
 def _py(value, indent: int = 0) -> str:
     """A Python literal for nested lists/dicts of strings, wrapped to stay readable."""
     return _pretty(value, indent)
 
 
+def _flat(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # double quotes, like the rest of the code
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_flat(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
 def _pretty(value, indent: int) -> str:
-    flat = repr(value)
+    flat = _flat(value)
     if len(flat) + indent <= 100 or not isinstance(value, (list, tuple, dict)) or not value:
         return flat
     pad = " " * (indent + 4)
     if isinstance(value, dict):
-        items = [f"{pad}{k!r}: {_pretty(v, indent + 4)}," for k, v in value.items()]
+        items = [f"{pad}{_flat(k)}: {_pretty(v, indent + 4)}," for k, v in value.items()]
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
     if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], (list, type(None)))):  # [tag, children]
-        inner = _pretty(value[1], indent)
-        return f"[{value[0]!r}, {inner}]"
+            and isinstance(value[1], list)):  # [tag, children]: keep the tag on the opening line
+        return f"[{_flat(value[0])}, {_pretty(value[1], indent)}]"
     items = [f"{pad}{_pretty(v, indent + 4)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
