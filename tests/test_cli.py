@@ -104,3 +104,15 @@ def test_schemas_use_points_validate_at_the_bundle(npo, bundle, tmp_path):
 def test_contracts_check_runs_the_conformance_suite(npo, bundle):
     done = npo("contracts", "check", "GetDiagnosis", "--schemas", str(bundle))
     assert done.stdout.count("ok    ") == 5 and "conforms to GetDiagnosis 2.0" in done.stdout
+
+
+def test_contracts_new_writes_a_package_and_says_what_next(npo, bundle, tmp_path):
+    schema = "clinicalprocess_healthcond_basic/interactions/GetObservationsInteraction/GetObservationsResponder_1.1.xsd"
+    done = npo("contracts", "new", "GetObservations", "--schema", schema, "--bundle", str(bundle),
+               "--into", str(tmp_path))
+    written = done.stdout.splitlines()[0].removeprefix("Wrote ")
+    assert (tmp_path / written.split("/")[-1] / "pyproject.toml").is_file()
+    assert "npo contracts check GetObservations" in done.stdout
+    again = npo("contracts", "new", "GetObservations", "--schema", schema, "--bundle", str(bundle),
+                "--into", str(tmp_path), ok=False)
+    assert again.returncode == 1 and "Traceback" not in again.stderr
