@@ -188,6 +188,13 @@ class Core:
     def session_of(self, request: web.Request):
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
+    def login(self, request: web.Request, response: web.StreamResponse, clinician, assignments, method: str):
+        """End this browser's old session, start a new one (fresh id) and set its cookie on `response`."""
+        self.sessions.end(request.cookies.get(SESSION_COOKIE))
+        session = self.sessions.create(clinician, assignments, method)
+        self.set_session_cookie(request, response, session)
+        return session
+
     def set_session_cookie(self, request: web.Request, response: web.StreamResponse, session) -> None:
         """HttpOnly, SameSite=Strict, and Secure everywhere but plain-HTTP demo."""
         secure = request.secure or self.env_name != "demo"

@@ -144,7 +144,10 @@ def serve(ctx: Context, env_name, host, port):
     from .web import make_app
 
     core = Core(ctx.registry, env_name, ctx.pm)
-    tls = next((c for c in ctx.pm.hook.server_ssl_context(core=core) if c is not None), None)
+    contexts = [c for c in ctx.pm.hook.server_ssl_context(core=core) if c is not None]
+    if len(contexts) > 1:
+        raise click.ClickException("More than one plugin wants to set the server's TLS; enable only one.")
+    tls = contexts[0] if contexts else None
     scheme = "https" if tls else "http"
     _run([(make_app(core), host, port, tls)], f"npo serving {env_name} on {scheme}://{host}:{port}/")
 

@@ -58,8 +58,8 @@ def register_commands(cli):
 def server_ssl_context(core):
     """TLS for the web server, e.g. mutual TLS for SITHS cards.
 
-    Called once by ``npo serve``. Return an ``ssl.SSLContext`` or None; the first context
-    returned is used. The request's peer certificate then reaches auth methods through
+    Called once by ``npo serve``. Return an ``ssl.SSLContext`` or None; more than one
+    context is an error. The request's peer certificate then reaches auth methods through
     ``request.transport.get_extra_info("ssl_object")``.
     """
 

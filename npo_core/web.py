@@ -107,10 +107,12 @@ def make_app(core: Core) -> web.Application:
         env = core.env
         core.http = soap.make_session(pool_size=core.fan_out_width(), ssl_context=soap.client_ssl_context(
             env.client_cert, env.client_key, env.ca_bundle))
-        for result in core.pm.hook.startup(core=core):
-            await await_me_maybe(result)
-        yield
-        await core.http.close()
+        try:
+            for result in core.pm.hook.startup(core=core):
+                await await_me_maybe(result)
+            yield
+        finally:
+            await core.http.close()
 
     app.cleanup_ctx.append(http_client)
     from .api import routes as api_routes

@@ -5,6 +5,8 @@ Refuses to run outside the demo environment: it trusts whoever clicks.
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from npo_core import AuthMethod, hookimpl
@@ -29,12 +31,13 @@ class DemoLogin(AuthMethod):
             wanted = str(form.get("clinician", ""))
             for clinician, assignments in CLINICIANS:
                 if clinician.hsa_id == wanted:
-                    session = core.sessions.create(clinician, assignments, self.name)
-                    if request.path.startswith("/api/"):
-                        response = web.json_response(session_json(session))
-                    else:
-                        response = web.HTTPSeeOther("/")
-                    core.set_session_cookie(request, response, session)
+                    if not request.path.startswith("/api/"):
+                        redirect = web.HTTPSeeOther("/")
+                        core.login(request, redirect, clinician, assignments, self.name)
+                        raise redirect
+                    response = web.json_response({})
+                    session = core.login(request, response, clinician, assignments, self.name)
+                    response.text = json.dumps(session_json(session))
                     return response
             return core.render("login_demo.html", request=request, clinicians=CLINICIANS,
                                error="Välj en demoanvändare.", status=400)
