@@ -272,10 +272,10 @@ class AccessService:
     def _dedupe(self, records: list[Record], patient: PatientId) -> list[Record]:
         """Same record through two major versions of a contract is shown once."""
         seen: dict[tuple, Record] = {}
-        for r in records:
+        for n, r in enumerate(records):
             if r.patient_id and r.patient_id != patient.id:
                 continue  # a producer answered about someone else: never shown
-            key = (r.information_type, r.source_system, r.id)
+            key = (r.information_type, r.source_system, r.id or f"#{n}")  # no id: nothing to match it by
             if key not in seen or _major(r.contract) > _major(seen[key].contract):  # the newest major wins
                 seen[key] = r
         return list(seen.values())
@@ -320,8 +320,9 @@ class AccessService:
                 data = await self.core.call(contract, source, address, query, request_id)
                 answer = await self.core.decode(contract, data, source)
                 records.extend(answer.records)
-                if answer.result_code == "ERROR":
-                    status.status, status.message = "error", answer.message or "Producenten svarade ERROR."
+                if answer.result_code not in ("OK", "INFO"):  # ERROR, or a code no contract has
+                    status.status = "error"
+                    status.message = answer.message or f"Producenten svarade {answer.result_code}."
                     records = []
                     break
                 if answer.result_code == "INFO":

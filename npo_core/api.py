@@ -48,6 +48,7 @@ class Endpoint:
     summary: str
     body: dict | None = None  # JSON Schema properties of the request body
     required: tuple[str, ...] = ()
+    status: int = 200  # the success status
 
 
 def endpoints(core) -> list[Endpoint]:
@@ -73,8 +74,11 @@ def endpoints(core) -> list[Endpoint]:
     async def register_consent(request):
         session = core.session_of(request)
         data = await body_json(request)
+        whole_unit = data.get("whole_unit", True)
+        if not isinstance(whole_unit, bool):
+            raise BadRequest("whole_unit ska vara true eller false.")
         cid = await core.access.register_consent(
-            session, emergency=False, whole_unit=bool(data.get("whole_unit", True)), days=_int(data, "days"),
+            session, emergency=False, whole_unit=whole_unit, days=_int(data, "days"),
             represented_by=_str(data, "represented_by", required=False))
         return web.json_response({"consent_id": cid}, status=201)
 
@@ -155,17 +159,18 @@ def endpoints(core) -> list[Endpoint]:
         Endpoint("POST", "/api/relation", attest_relation, "Attest a current care relation (logged)"),
         Endpoint("POST", "/api/consent", register_consent, "Register the patient's consent (logged)",
                  {"whole_unit": {"type": "boolean"}, "days": {"type": "integer", "minimum": 1, "maximum": 365},
-                  "represented_by": text}),
+                  "represented_by": text}, status=201),
         Endpoint("GET", "/api/consents", list_consents, "Consents for the patient at your care provider"),
         Endpoint("POST", "/api/consents/{id}/{how}", end_consent, "Cancel or annul a consent (how: cancel|annul)"),
         Endpoint("POST", "/api/emergency", emergency, "Emergency access with a mandatory reason (logged)",
-                 {"reason": text}, ("reason",)),
+                 {"reason": text}, ("reason",), status=201),
         Endpoint("POST", "/api/blocked/reveal", reveal_blocked, "Active choice 1: show where blocked information is",
-                 {"basis": {"enum": ["PatientsConsent", "Emergency"]}, "reason": text}, ("basis",)),
+                 {"basis": {"type": "string", "enum": ["PatientsConsent", "Emergency"]}, "reason": text}, ("basis",)),
         Endpoint("POST", "/api/blocked/open", open_blocked, "Active choice 2: open blocked information at one place",
                  {"care_provider_id": text, "care_unit_id": text,
-                  "basis": {"enum": ["PatientsConsent", "Emergency"]}, "reason": text,
-                  "days": {"type": "number", "exclusiveMinimum": 0, "maximum": 7}}, ("care_provider_id", "basis")),
+                  "basis": {"type": "string", "enum": ["PatientsConsent", "Emergency"]}, "reason": text,
+                  "days": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 7}},
+                 ("care_provider_id", "basis")),
         Endpoint("GET", "/api/records", records, "Records shown, withheld counts with reasons, per-source status"),
         Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here"),
         Endpoint("GET", "/api/status", status, "Operational status per source system and contract"),
@@ -177,7 +182,8 @@ def openapi(core, eps: list[Endpoint]) -> dict:
     paths: dict = {}
     for ep in eps:
         op = {"summary": ep.summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+            str(ep.status): {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}
+                                                                                   if ep.method == "POST" else {}}}},
             "4XX": {"description": "A clear error: {error, message}",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "503": {"description": "A guard (consent, block, access log) is unavailable: nothing is shown",

@@ -173,7 +173,10 @@ class Core:
                                     f"({etree.QName(element).namespace}).", code="wrong_response")
             if strict:
                 self.schemas.validate(contract, element)
-            answer = contract.parse_response(element)
+            try:
+                answer = contract.parse_response(element)
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:  # the plugin met odd data
+                raise ContractError(f"Svaret kunde inte tolkas ({type(e).__name__}).", code="unparseable") from e
             answer.records = [_named(r, source, names) for r in answer.records]
             return answer
 

@@ -25,6 +25,14 @@ def parse_timestamp(text: str | None) -> dt.datetime | None:
     return dt.datetime.strptime(text, fmt).replace(tzinfo=SWEDEN)
 
 
+def shown_timestamp(text: str | None) -> dt.datetime | None:
+    """For views: an unreadable producer time is shown as missing, never raised."""
+    try:
+        return parse_timestamp(text)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def format_timestamp(value: dt.datetime | None) -> str | None:
     return value.astimezone(SWEDEN).strftime("%Y%m%d%H%M%S") if value else None
 

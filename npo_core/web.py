@@ -92,7 +92,9 @@ def csrf_exempt(handler):
 async def body_json(request: web.Request) -> dict:
     try:
         data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # Lone surrogates parse but cannot be stored: refuse them here, not in the database.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):  # bad JSON, huge numbers, surrogates, deep nesting
         raise BadRequest("Förfrågan är inte giltig JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("Förfrågan ska vara ett JSON-objekt.")

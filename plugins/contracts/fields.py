@@ -13,7 +13,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Record
-from npo_core.contract import parse_timestamp
+from npo_core.contract import shown_timestamp
 from npo_core.demo import ROLES
 
 from . import patientsummary as ps
@@ -99,10 +99,8 @@ def with_role(record: Record, name: str) -> Record:
 
 
 def day(value: str | None) -> dt.date | None:
-    try:
-        return parse_timestamp(value).date() if value else None
-    except ValueError:  # producer data: shown as missing, never raised
-        return None
+    found = shown_timestamp(value)
+    return found.date() if found else None
 
 
 def date_text(value: str | None) -> str:

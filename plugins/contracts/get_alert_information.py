@@ -14,7 +14,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp
+from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
 
 from . import patientsummary as ps
 
@@ -387,12 +387,12 @@ def _demo_alerts(contract, demo) -> list[Record]:
 def _status(r: Record) -> str:
     if r.detail.get("obsolete_time"):
         return "Inaktuell"
-    end = parse_timestamp((r.detail.get("validity") or {}).get("end"))
+    end = shown_timestamp((r.detail.get("validity") or {}).get("end"))
     return "Ej längre giltig" if end and end.date() < dt.date.today() else "Aktuell"
 
 
 def _date(stamp: str | None) -> str:
-    when = parse_timestamp(stamp) if stamp else None
+    when = shown_timestamp(stamp)
     return when.strftime("%Y-%m-%d") if when else "–"
 
 

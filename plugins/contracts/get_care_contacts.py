@@ -14,7 +14,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp
+from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS
 
 from . import patientsummary as ps
@@ -351,7 +351,7 @@ def _type_text(detail: dict) -> str:
 
 
 def _when(record: Record) -> str:
-    start, end = (parse_timestamp(record.detail.get(k)) for k in ("start", "end"))
+    start, end = (shown_timestamp(record.detail.get(k)) for k in ("start", "end"))
     fmt = lambda t: t.strftime("%Y-%m-%d %H:%M")  # noqa: E731
     if start and end and end != start:
         return f"{fmt(start)} – {fmt(end) if end.date() != start.date() else end.strftime('%H:%M')}"

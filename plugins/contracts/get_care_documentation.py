@@ -19,7 +19,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp
+from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS, patient_name
 from npo_core.identity import HSA_ID_OID, parse_patient_id
 
@@ -591,7 +591,7 @@ def _special(contract, demo) -> list[Record]:
 
 
 def _date(stamp: str | None) -> str:
-    when = parse_timestamp(stamp) if stamp else None
+    when = shown_timestamp(stamp)
     return when.strftime("%Y-%m-%d %H:%M") if when else "–"
 
 

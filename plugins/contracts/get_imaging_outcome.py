@@ -165,7 +165,7 @@ class GetImagingOutcome(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("imagingOutcome")):
-            body = el.find(_c("imagingOutcomeBody"))
+            body = ps.required(el, _c("imagingOutcomeBody"))
             referral = body.find(_c("referral"))
             requester = referral.find(_c("accountableHealthcareProfessional")) if referral is not None else None
             examinations = [_read_examination(e) for e in body.iterfind(_c("imageRecording"))]

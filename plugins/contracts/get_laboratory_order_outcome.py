@@ -390,7 +390,7 @@ class GetLaboratoryOrderOutcome3(_LaboratoryOrderOutcome):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("laboratoryOrderOutcome")):
-            body = el.find(_c3("laboratoryOrderOutcomeBody"))
+            body = ps.required(el, _c3("laboratoryOrderOutcomeBody"))
             lab = body.find(f"{_c3('accountableHealthcareProfessional')}/{_c3('healthcareProfessionalOrgUnit')}")
             order_id, reason = ps.text(body, f"{_c3('order')}/{_c3('orderId')}"), ps.text(
                 body, f"{_c3('order')}/{_c3('orderReason')}")
@@ -472,12 +472,12 @@ class GetLaboratoryOrderOutcome4(_LaboratoryOrderOutcome):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("laboratoryOrderOutcome")):
-            body = el.find(_c4("body"))
+            body = ps.required(el, _c4("body"))
             recipient = body.find(_c4("recipientUnit"))
             referral = body.find(_c4("referral"))
             analyses = [_read_analysis4(a, ps.text(g, _c4("name")))
                         for g in body.iterfind(_c4("groupOfAnalyses")) for a in g.iterfind(_c4("analysis"))]
-            record = _read_header4(el.find(_c4("header")), self.id, self.categorization,
+            record = _read_header4(ps.required(el, _c4("header")), self.id, self.categorization,
                                    (_ii_value(recipient.find(_c4("id")), CORE4), ps.text(recipient, _c4("name")))
                                    if recipient is not None else (None, None))
             record.detail.update({

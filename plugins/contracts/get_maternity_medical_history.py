@@ -280,7 +280,7 @@ def _bp(values: dict) -> str:
 
 
 def _medication(items: list[dict]) -> str:
-    return "; ".join(f"{m['medicament']}{', ' + m['dosage'] if m.get('dosage') else ''}" for m in items)
+    return "; ".join(f"{m.get('medicament') or 'Läkemedel'}{', ' + m['dosage'] if m.get('dosage') else ''}" for m in items)
 
 
 def _registration(reg: dict) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_date, format_timestamp, parse_timestamp
+from npo_core.contract import format_date, format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS, provider_of
 from npo_core.identity import parse_patient_id
 
@@ -278,7 +278,7 @@ def _status(record: Record) -> str:
 
 
 def _day(stamp: str | None) -> str | None:
-    when = parse_timestamp(stamp) if stamp and len(stamp) in (8, 12, 14) else None
+    when = shown_timestamp(stamp)
     return when.strftime("%Y-%m-%d") if when else stamp
 
 

@@ -36,6 +36,14 @@ def text(el: etree._Element | None, path: str, ns: dict | None = None) -> str | 
     return found.text.strip()
 
 
+def required(el: etree._Element, tag: str) -> etree._Element:
+    """A child the schema requires: its absence makes the answer unusable, with a reason."""
+    found = el.find(tag)
+    if found is None:
+        raise ContractError(f"En post i svaret saknar {etree.QName(tag).localname}.", code="missing_element")
+    return found
+
+
 def boolean(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in ("true", "1")
 
