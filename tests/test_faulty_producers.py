@@ -52,3 +52,44 @@ async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_ser
     assert "SE2321000131-E000000000001" not in {r["resource_care_provider_id"] for r in logged}
     assert sum(r["record_count"] for r in logged) == len(result["records"])
     core.guards.close()
+
+
+async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aiohttp_client, registry, pm):
+    """A producer that always says there is more: npo follows a bounded number of times, then says so."""
+    from aiohttp import web
+
+    from npo_core import soap
+    from npo_core.access import MAX_FOLLOW_UPS
+    from npo_core.demo import demo_source
+    from npo_core.identity import parse_patient_id
+    from npo_plugins.contracts.get_care_documentation import PagedQuery
+
+    contract = collect(pm).contracts["GetCareDocumentation:3"]
+    linda = "189908029805"
+    records = contract.demo_records(demo_source(linda, "SE2321000016-TKC1", contract.id, DEMO_TODAY))
+    first_page = soap.envelope(contract.render_response(records, PagedQuery(parse_patient_id(linda))))
+    assert b"hasMore" in first_page
+    calls = []
+
+    async def handle(request):
+        calls.append(await request.read())
+        return web.Response(body=first_page, content_type="text/xml")  # the same page, forever
+
+    app = web.Application()
+    app.router.add_post("/gcd3", handle)
+    producer = await aiohttp_server(app)
+    seed_registry(registry, ["GetCareDocumentation:3"])
+    registry.set_environment("demo", engagement_index=None)
+    for row in registry.source_systems("demo"):
+        registry.remove_source_system("demo", row.logical_address)
+    registry.add_source_system("demo", "SE2321000016-TKC1", "SE2321000016-F0VB", "TakeCare",
+                               ["GetCareDocumentation:3"], endpoint=str(producer.make_url("/gcd3")))
+    core = Core(registry, "demo", pm)
+    client = await aiohttp_client(make_app(core))
+    anna = await login(client, patient=linda)
+    result = await anna.records("anteckningar")
+    [status] = result["sources"]
+    assert len(calls) == MAX_FOLLOW_UPS + 1
+    assert status["status"] == "info" and "mer information än npo hämtar" in status["message"]
+    assert len({r["id"] for r in result["records"]}) == len(result["records"]) > 0, "repeated pages shown once"
+    core.guards.close()
