@@ -281,7 +281,8 @@ class AccessService:
         return list(seen.values())
 
     async def _fan_out(self, patient: PatientId, contracts: list[Contract], request_id: str):
-        env = self.core.env
+        env = self.core.env  # read once per request: the registry is not asked again per producer
+        names = self.core.names()
         deadline = env.total_deadline
         started = time.perf_counter()
         results = []
@@ -294,7 +295,7 @@ class AccessService:
             results.append((SourceStatus(env.engagement_index or "", "Engagemangsindex", "", domain, "error",
                                          message), []))
         jobs = [(contract, source) for contract in contracts for source in sources.get(contract.id, [])]
-        tasks = [asyncio.ensure_future(self._fetch_one(env, c, s, patient, request_id)) for c, s in jobs]
+        tasks = [asyncio.ensure_future(self._fetch_one(env, names, c, s, patient, request_id)) for c, s in jobs]
         if not tasks:
             return results
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - (time.perf_counter() - started)))
@@ -309,7 +310,8 @@ class AccessService:
                                              "Svaret kom inte inom den totala tidsgränsen.", deadline), []))
         return results
 
-    async def _fetch_one(self, env, contract: Contract, source: SourceSystem, patient: PatientId, request_id: str):
+    async def _fetch_one(self, env, names, contract: Contract, source: SourceSystem, patient: PatientId,
+                         request_id: str):
         status = SourceStatus(source.logical_address, source.name, source.care_provider_name, contract.id, "ok")
         started = time.perf_counter()
         records: list[Record] = []
@@ -317,8 +319,8 @@ class AccessService:
         address = source.logical_address
         try:
             for _ in range(MAX_FOLLOW_UPS + 1):
-                data = await self.core.call(contract, source, address, query, request_id)
-                answer = await self.core.decode(contract, data, source)
+                data = await self.core.call(env, contract, source, address, query, request_id)
+                answer = await self.core.decode(env, names, contract, data, source)
                 records.extend(answer.records)
                 if answer.result_code not in ("OK", "INFO"):  # ERROR, or a code no contract has
                     status.status = "error"

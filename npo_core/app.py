@@ -150,9 +150,8 @@ class Core:
         return self.registry.plugin_settings(self.env_name, plugin)
 
     # -- talking to producers --------------------------------------------------------
-    async def call(self, contract: Contract, source: SourceSystem, address: str, query: Query,
+    async def call(self, env, contract: Contract, source: SourceSystem, address: str, query: Query,
                    request_id: str) -> bytes:
-        env = self.env
         if not (source.endpoint or env.base_url):
             raise NpoError(f"Environment {env.name} has no service platform URL (npo env set {env.name} base_url ...).")
         url = source.endpoint or f"{env.base_url.rstrip('/')}/{contract.service_path}"
@@ -161,10 +160,9 @@ class Core:
             payload=contract.build_request(query), consumer_hsa_id=env.npo_hsa_id,
             timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id)
 
-    async def decode(self, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
+    async def decode(self, env, names, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
         """Parse, validate where the environment is strict, normalise: off the loop when large."""
-        strict = self.env.validate_responses
-        names = self._names()
+        strict = env.validate_responses
 
         def work(data: bytes) -> Answer:
             element, _ = soap.unwrap(soap.parse_xml(data))
@@ -184,7 +182,8 @@ class Core:
             return await asyncio.get_running_loop().run_in_executor(None, work, data)
         return work(data)
 
-    def _names(self):
+    def names(self):
+        """The directory's care provider and care unit names, for headers that carry only HSA-ids."""
         return self.registry.care_provider_names(), self.registry.care_unit_names()
 
     # -- sessions --------------------------------------------------------------------

@@ -300,10 +300,8 @@ def mutated(contract_id: str, base: int, ops) -> tuple[str, bytes]:
 
 def stub_core():
     """Just what `_fetch_one` and `Core.decode` use: the decode path is the real one."""
-    core = types.SimpleNamespace(env=types.SimpleNamespace(validate_responses=False),
-                                 monitor=types.SimpleNamespace(record=lambda status: None),
-                                 _names=lambda: ({}, {}))
-    core.decode = lambda contract, data, source: Core.decode(core, contract, data, source)
+    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None))
+    core.decode = lambda env, names, contract, data, source: Core.decode(core, env, names, contract, data, source)
     return core
 
 
@@ -323,7 +321,8 @@ def fetch_one(loop, contract, data: bytes, patient) -> tuple[SourceStatus, list[
     core.call = call
     source = SourceSystem("SE2321000131-MLM1", "SE2321000131-E000000000001", "Västra Götalandsregionen",
                           "Millennium")
-    return loop.run(AccessService(core)._fetch_one(None, contract, source, patient, "fuzz"))
+    env = types.SimpleNamespace(validate_responses=False)
+    return loop.run(AccessService(core)._fetch_one(env, ({}, {}), contract, source, patient, "fuzz"))
 
 
 def parse(contract, data: bytes):
