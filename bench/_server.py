@@ -1,0 +1,367 @@
+"""The npo server under test, in its own process, built exactly as `npo demo` builds it.
+
+What this process adds from the outside (npo's code is not changed):
+
+* its own registry: the demo environment with the engagement index switched off
+  (`engagement_index=None`, the registry's local index) and one source system per benchmark
+  producer, each with its own `endpoint`; contracts enabled as `--contracts` says;
+* a timing middleware (outermost): `X-Bench-Server-Seconds` on every answer, the handler's time;
+* wrappers around `Core.call`, `Core.decode`, `GuardStore.append`, `AccessService.read` that add up,
+  per overview, bytes fetched, decode time, log time and more (`X-Bench-Phases` header, JSON);
+* a ticker task: every `--tick` seconds it sleeps and records how late it woke up (event-loop lag),
+  tagged with whether a read of the heavy patient was in flight; it also samples RSS;
+* `GET /-/bench/stats`, `/-/bench/reset`, `/-/bench/profile/start|stop`, `/-/bench/nolog/on|off`
+  (the last only for the access-log A/B: it replaces the durable append by an immediate return
+  in this process, never in npo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import cProfile
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiohttp import web  # noqa: E402
+
+from npo_core.app import Core  # noqa: E402
+from npo_core.demo import PROVIDERS, seed_blocks  # noqa: E402
+from npo_core.plugins import collect, make_plugin_manager  # noqa: E402
+from npo_core.registry import Registry  # noqa: E402
+from npo_core.web import make_app  # noqa: E402
+
+HEAVY = "189908029805"
+PHASES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("bench_phases", default=None)
+
+
+def rss_kb(field: str = "VmRSS") -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM (the kernel's peak RSS) of this process: Linux clear_refs, value 5."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Stats:
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.lags: list[tuple[float, float, bool]] = []  # (time, lag seconds, heavy read in flight)
+        self.heavy_inflight = 0
+        self.rss_peak_sampled = rss_kb()
+        self.reads: list[dict] = []
+        self.appends: list[tuple[float, int]] = []  # (seconds, entries)
+        self.last_tick = time.monotonic()
+        self.sampler = getattr(self, "sampler", None)
+        if self.sampler is not None:
+            self.sampler.samples.clear()
+            self.sampler.total = 0
+
+
+class StallSampler:
+    """A poor man's py-spy for the event loop: while the loop is stalled, sample where it is.
+
+    A thread wakes every `every` seconds; when the ticker has not ticked for `threshold` seconds,
+    it records the main thread's stack (innermost npo/plugin frame and innermost frame).
+    """
+
+    def __init__(self, stats: "Stats", threshold: float, every: float = 0.005):
+        import threading
+
+        self.stats, self.threshold, self.every = stats, threshold, every
+        self.main = threading.main_thread().ident
+        self.samples: dict[str, int] = {}
+        self.total = 0
+        threading.Thread(target=self._run, name="bench-stall-sampler", daemon=True).start()
+
+    def _run(self):
+        while True:
+            time.sleep(self.every)
+            if time.monotonic() - self.stats.last_tick < self.threshold:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            self.total += 1
+            self.samples[signature(frame)] = self.samples.get(signature(frame), 0) + 1
+
+
+def signature(frame) -> str:
+    """innermost frame < innermost frames of npo itself (up to three)."""
+    inner = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
+    ours = []
+    f = frame
+    while f is not None and len(ours) < 3:
+        name = f.f_code.co_filename
+        if ("npo_core" in name or "plugins" in name) and "/bench/" not in name:
+            ours.append(f"{Path(name).parent.name}/{Path(name).name}:{f.f_code.co_name}:{f.f_lineno}")
+        f = f.f_back
+    return " < ".join([inner] + ours)
+
+
+def build(args) -> tuple[Core, web.Application, Stats]:
+    pm = make_plugin_manager()
+    contracts = collect(pm).contracts
+    registry = Registry(args.registry)
+    registry.sync_contracts(contracts.values())
+    wanted = set(contracts) if args.contracts == "all" else set(args.contracts.split(","))
+    unknown = wanted - set(contracts)
+    if unknown:
+        raise SystemExit(f"unknown contracts {sorted(unknown)}; known: {sorted(contracts)}")
+    for cid in contracts:
+        registry.set_contract_enabled(cid, "demo", cid in wanted)
+    for hsa_id, name, kind, units, _ in PROVIDERS:
+        registry.add_care_provider(hsa_id, name, kind)
+        for unit_id, unit_name in units:
+            registry.add_care_unit(unit_id, hsa_id, unit_name)
+    for s in json.loads(args.sources):
+        registry.add_source_system("demo", s["address"], s["care_provider_id"], s["name"], list(contracts),
+                                   endpoint=s["endpoint"])
+    registry.set_environment("demo", engagement_index=None, base_url=None, validate_responses=int(args.validate),
+                             connect_timeout=5.0, read_timeout=args.deadline, total_deadline=args.deadline)
+    core = Core(registry, "demo", pm, schema_bundle=Path(args.bundle) if args.bundle else None)
+    seed_blocks(core.guards)
+    stats = Stats()
+    instrument(core, stats)
+    app = make_app(core)
+    app.middlewares.insert(0, timing(stats))
+    add_routes(app, core, stats)
+    return core, app, stats
+
+
+def instrument(core: Core, stats: Stats) -> None:
+    call, decode, append, read = core.call, core.decode, core.guards.append, core.access.read
+    fan_out = core.access._fan_out
+    nolog = {"on": False}
+    core._bench_nolog = nolog
+
+    async def timed_call(*a, **kw):
+        t0 = time.perf_counter()
+        data = await call(*a, **kw)
+        ph = PHASES.get()
+        if ph is not None:
+            ph["calls"] += 1
+            ph["bytes"] += len(data)
+            ph["call_s"] += time.perf_counter() - t0
+        return data
+
+    async def timed_decode(*a, **kw):  # whatever npo's signature is this week
+        t0 = time.perf_counter()
+        try:
+            return await decode(*a, **kw)
+        finally:
+            ph = PHASES.get()
+            if ph is not None:
+                ph["decode_s"] += time.perf_counter() - t0
+                ph["decode_max_s"] = max(ph["decode_max_s"], time.perf_counter() - t0)
+
+    async def timed_append(entries, *a, **kw):
+        extra_sql = a[0] if a else kw.get("extra_sql", ())
+        t0 = time.perf_counter()
+        if nolog["on"] and not extra_sql:
+            result = [0] * len(entries)
+        else:
+            result = await append(entries, *a, **kw)
+        spent = time.perf_counter() - t0
+        stats.appends.append((spent, len(entries)))
+        ph = PHASES.get()
+        if ph is not None:
+            ph["log_s"] += spent
+            ph["log_entries"] += len(entries)
+        return result
+
+    async def timed_read(session, *a, **kw):
+        heavy = session.patient is not None and session.patient.patient.id == HEAVY
+        ph = PHASES.get()
+        if heavy and ph is not None and not ph.get("heavy"):  # until the answer is rendered: see timing()
+            ph["heavy"] = True
+            stats.heavy_inflight += 1
+        t0 = time.perf_counter()
+        result = await read(session, *a, **kw)
+        if ph is not None:
+            ph["read_s"] = time.perf_counter() - t0
+            ph["records_shown"] = len(result.records)
+            ph["withheld"] = sum(result.withheld.values())
+            ph["request_id"] = result.request_id
+            ph["statuses"] = sorted({s.status for s in result.sources})
+            ph["not_ok"] = [[s.logical_address, s.contract, s.status, s.message] for s in result.sources
+                            if s.status not in ("ok", "info")]
+        return result
+
+    async def timed_fan_out(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return await fan_out(*a, **kw)
+        finally:
+            ph = PHASES.get()
+            if ph is not None:
+                ph["fan_out_s"] = time.perf_counter() - t0
+
+    core.call, core.decode, core.guards.append, core.access.read = timed_call, timed_decode, timed_append, timed_read
+    core.access._fan_out = timed_fan_out
+
+
+def timing(stats: Stats):
+    @web.middleware
+    async def middleware(request, handler):
+        phases = {"calls": 0, "bytes": 0, "call_s": 0.0, "decode_s": 0.0, "decode_max_s": 0.0, "log_s": 0.0,
+                  "log_entries": 0}
+        token = PHASES.set(phases)
+        t0 = time.perf_counter()
+        try:
+            response = await handler(request)
+        finally:
+            PHASES.reset(token)
+            if phases.get("heavy"):
+                stats.heavy_inflight -= 1
+        spent = time.perf_counter() - t0
+        response.headers["X-Bench-Server-Seconds"] = f"{spent:.6f}"
+        if "read_s" in phases:
+            phases["server_s"] = spent
+            phases["path"] = request.path
+            body = getattr(response, "body", None)
+            phases["response_bytes"] = len(body) if isinstance(body, (bytes, bytearray)) else None
+            response.headers["X-Bench-Phases"] = json.dumps(phases)
+            stats.reads.append(phases)
+        return response
+
+    return middleware
+
+
+def add_routes(app: web.Application, core: Core, stats: Stats) -> None:
+    profiler = {"p": None}
+
+    async def get_stats(request):
+        lags = [lag for _, lag, _ in stats.lags]
+        heavy = [lag for _, lag, h in stats.lags if h]
+        return web.json_response({
+            "lags": lags, "heavy_lags": heavy, "rss_kb": rss_kb(), "hwm_kb": rss_kb("VmHWM"),
+            "rss_peak_sampled_kb": stats.rss_peak_sampled, "reads": stats.reads[-5000:],
+            "appends": stats.appends[-20000:], "heavy_inflight": stats.heavy_inflight,
+            "log_rows": core.guards._read.conn.execute("select count(*) from access_log").fetchone()[0],
+            "stalls": ({"threshold": stats.sampler.threshold, "every": stats.sampler.every,
+                        "samples": stats.sampler.total, "where": sorted(stats.sampler.samples.items(),
+                                                                        key=lambda kv: -kv[1])[:15]}
+                       if stats.sampler else None),
+        })
+
+    async def reset(request):
+        gc.collect()
+        stats.reset()
+        return web.json_response({"peak_reset": reset_peak(), "rss_kb": rss_kb(), "hwm_kb": rss_kb("VmHWM")})
+
+    async def profile(request):
+        if request.match_info["what"] == "start":
+            profiler["p"] = cProfile.Profile()
+            profiler["p"].enable()
+            return web.json_response({"profiling": True})
+        p = profiler["p"]
+        if p is None:
+            return web.json_response({"profiling": False})
+        p.disable()
+        p.dump_stats(request.query["path"])
+        profiler["p"] = None
+        return web.json_response({"written": request.query["path"]})
+
+    async def nolog(request):
+        core._bench_nolog["on"] = request.match_info["what"] == "on"
+        return web.json_response({"nolog": core._bench_nolog["on"]})
+
+    app.router.add_get("/-/bench/stats", get_stats)
+    app.router.add_get("/-/bench/reset", reset)
+    app.router.add_get("/-/bench/profile/{what}", profile)
+    app.router.add_get("/-/bench/nolog/{what}", nolog)
+
+
+async def ticker(stats: Stats, tick: float) -> None:
+    loop = asyncio.get_running_loop()
+    n = 0
+    while True:
+        t0 = loop.time()
+        await asyncio.sleep(tick)
+        lag = loop.time() - t0 - tick
+        stats.lags.append((t0, max(0.0, lag), stats.heavy_inflight > 0))
+        stats.last_tick = time.monotonic()
+        n += 1
+        if n % 4 == 0:
+            stats.rss_peak_sampled = max(stats.rss_peak_sampled, rss_kb())
+        if len(stats.lags) > 400_000:
+            del stats.lags[:100_000]
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--registry", required=True)
+    p.add_argument("--sources", required=True, help="JSON list of the producers' source systems")
+    p.add_argument("--contracts", default="all", help="'all' or comma-separated contract ids to enable")
+    p.add_argument("--validate", action="store_true")
+    p.add_argument("--bundle")
+    p.add_argument("--deadline", type=float, default=60.0)
+    p.add_argument("--tick", type=float, default=0.005)
+    p.add_argument("--experiment", default="", help="comma-separated prototypes from _experiments.py")
+    p.add_argument("--stall-sampler", type=float, default=0.0,
+                   help="sample the loop thread's stack whenever the ticker is this many seconds late")
+    p.add_argument("--slow-callbacks", type=float, default=0.0,
+                   help="asyncio debug mode: log every loop step longer than this many seconds to stderr")
+    p.add_argument("--inline-decode", action="store_true",
+                   help="decode every answer on the event loop (for cProfile, which sees one thread)")
+    args = p.parse_args()
+    if args.inline_decode:
+        from npo_core import soap
+
+        soap.OFFLOAD_BYTES = 1 << 62
+    core, app, stats = build(args)
+    experiments = [x for x in args.experiment.split(",") if x]
+    if experiments:
+        import _experiments
+
+        _experiments.apply(core, experiments)
+        _experiments.on_loop(experiments)
+    if args.stall_sampler:
+        stats.sampler = StallSampler(stats, args.stall_sampler)
+    if args.slow_callbacks:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = args.slow_callbacks
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    task = asyncio.create_task(ticker(stats, args.tick))
+    enabled = sorted(core.registry.enabled_contracts("demo"))
+    print("READY " + json.dumps({"url": f"http://127.0.0.1:{runner.addresses[0][1]}", "pid": os.getpid(),
+                                 "contracts": enabled, "validate": core.env.validate_responses,
+                                 "experiments": experiments}), flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        task.cancel()
+        await runner.cleanup()
+        core.guards.close()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
