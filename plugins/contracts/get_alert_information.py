@@ -120,14 +120,7 @@ class GetAlertInformation(Contract):
             "GetAlertInformationInteraction_2.0_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q("GetAlertInformation"), nsmap={None: self.responder_namespace, "core": CORE})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAId"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE, query.patient)
-        ps.period(req, self.q("timePeriod"), CORE, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAId"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE)
 
     def parse_request(self, payload: etree._Element) -> Query:
         return ps.read_query(payload, self.responder_namespace, CORE)

@@ -136,14 +136,7 @@ class GetCareDocumentation2(_CareDocumentation):
             "GetCareDocumentationInteraction_2.1_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q("GetCareDocumentation"), nsmap={None: self.responder_namespace, "core": CORE2})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAid"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE2, query.patient)
-        ps.period(req, self.q("timePeriod"), CORE2, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAid"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE2, unit_tag="careUnitHSAid", source_tag="sourceSystemHSAid")
 
     def parse_request(self, payload: etree._Element) -> Query:
         return ps.read_query(payload, self.responder_namespace, CORE2, unit_tag="careUnitHSAid",

@@ -150,14 +150,7 @@ class GetImagingOutcome(Contract):
     wsdl = INTERACTION + "GetImagingOutcomeInteraction_1.0_RIVTABP21.wsdl"
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": CORE})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAId"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE, query.patient)
-        ps.period(req, self.q("datePeriod"), CORE, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAId"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE, period_tag="datePeriod")
 
     def parse_request(self, payload: etree._Element) -> Query:
         return ps.read_query(payload, self.responder_namespace, CORE, period_tag="datePeriod")

@@ -375,14 +375,7 @@ class GetLaboratoryOrderOutcome3(_LaboratoryOrderOutcome):
     wsdl = INTERACTION + "GetLaboratoryOrderOutcomeInteraction_3.1_RIVTABP21.wsdl"
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": CORE3})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAId"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE3, query.patient)
-        ps.period(req, self.q("timePeriod"), CORE3, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAId"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE3)
 
     def parse_request(self, payload: etree._Element) -> Query:
         return ps.read_query(payload, self.responder_namespace, CORE3)

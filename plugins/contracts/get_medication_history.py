@@ -148,16 +148,7 @@ class GetMedicationHistory(Contract):
             "GetMedicationHistoryInteraction_2.2_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": CORE})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAId"), unit)
-        for provider in query.care_providers:
-            ps.sub(req, self.q("careGiverHSAId"), provider)
-        ps.patient_id(req, self.q("patientId"), CORE, query.patient)
-        ps.period(req, self.q("datePeriod"), CORE, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAId"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE, giver_tag="careGiverHSAId", period_tag="datePeriod")
 
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []

@@ -177,14 +177,7 @@ class GetReferralOutcome(Contract):
             "GetReferralOutcomeInteraction_3.1_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": CORE})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAid"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE, query.patient)
-        ps.period(req, self.q("datePeriod"), CORE, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAId"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE, unit_tag="careUnitHSAid", period_tag="datePeriod")
 
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []

@@ -110,14 +110,7 @@ class GetVaccinationHistory(Contract):
             "GetVaccinationHistoryInteraction_2.0_RIVTABP21.wsdl")
 
     def build_request(self, query: Query) -> etree._Element:
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": CORE})
-        for unit in query.care_units:
-            ps.sub(req, self.q("careUnitHSAid"), unit)
-        ps.patient_id(req, self.q("patientId"), CORE, query.patient)
-        ps.period(req, self.q("timePeriod"), CORE, query.period)
-        if query.source_system:
-            ps.sub(req, self.q("sourceSystemHSAid"), query.source_system)
-        return req
+        return ps.build_query(self, query, CORE, unit_tag="careUnitHSAid", source_tag="sourceSystemHSAid")
 
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []

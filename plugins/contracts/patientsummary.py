@@ -64,12 +64,15 @@ def period(parent: etree._Element, tag: str, core_ns: str, value: tuple[dt.date,
         sub(el, f"{{{core_ns}}}end", format_date(value[1]))
 
 
-def build_query(contract, query: Query, core_ns: str, *, unit_tag="careUnitHSAId", period_tag="timePeriod",
-                source_tag="sourceSystemHSAId") -> etree._Element:
-    """The family's request: care units, patient, period, source system (tag spellings vary per contract)."""
+def build_query(contract, query: Query, core_ns: str, *, unit_tag="careUnitHSAId", giver_tag=None,
+                period_tag="timePeriod", source_tag="sourceSystemHSAId") -> etree._Element:
+    """The family's request: care units (and care givers where the contract has them), patient, period,
+    source system. Tag spellings vary per contract."""
     req = etree.Element(contract.q(contract.name), nsmap={None: contract.responder_namespace, "core": core_ns})
     for unit in query.care_units:
         sub(req, contract.q(unit_tag), unit)
+    for provider in query.care_providers if giver_tag else ():
+        sub(req, contract.q(giver_tag), provider)
     patient_id(req, contract.q("patientId"), core_ns, query.patient)
     period(req, contract.q(period_tag), core_ns, query.period)
     if query.source_system:
