@@ -13,6 +13,8 @@ stands for (see BENCHMARKS.md for the proposals themselves):
   `find()` per possible field (stands for: a one-pass child map in the core for every plugin);
 * `one-decode-thread`: the default executor (where `Core.decode` sends answers > 256 KB) gets one
   thread instead of min(32, cores + 4);
+* `offload-all`: `soap.OFFLOAD_BYTES = 0`: every answer is decoded in the executor, none on the
+  event loop (today answers up to 256 KB, i.e. all of a typical patient's, are decoded on the loop);
 * `switch-1ms`: `sys.setswitchinterval(0.001)`: a thread holding the GIL hands it over after 1 ms
   instead of 5 ms, so the event loop waits less each time it wants the GIL back.
 """
@@ -25,7 +27,7 @@ import datetime as dt
 import sys
 import time
 
-KNOWN = ("env-once", "fast-normalise", "one-decode-thread", "switch-1ms")
+KNOWN = ("env-once", "fast-normalise", "one-decode-thread", "switch-1ms", "offload-all")
 
 
 def apply(core, names: list[str]) -> None:
@@ -73,6 +75,12 @@ def _env_once(core) -> None:
 
 def _one_decode_thread(core) -> None:
     pass  # applied on the running loop: on_loop()
+
+
+def _offload_all(core) -> None:
+    from npo_core import soap
+
+    soap.OFFLOAD_BYTES = 0
 
 
 def _switch_1ms(core) -> None:
