@@ -15,14 +15,49 @@ SWEDEN = ZoneInfo("Europe/Stockholm")
 
 
 def parse_timestamp(text: str | None) -> dt.datetime | None:
-    """RIV-TA YYYYMMDD[hhmm[ss]] carries no zone: it is Swedish local time."""
+    """RIV-TA YYYYMMDD[hhmm[ss]] carries no zone: it is Swedish local time.
+
+    Read by slicing: strptime was a tenth of a heavy patient's normalising time."""
     if not text:
         return None
     text = text.strip()
-    fmt = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}.get(len(text))
-    if fmt is None:
+    if len(text) not in (8, 12, 14) or not text.isascii() or not text.isdigit():
         raise ValueError(f"not a RIV-TA time stamp: {text!r}")
-    return dt.datetime.strptime(text, fmt).replace(tzinfo=SWEDEN)
+    return dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10] or 0),
+                       int(text[10:12] or 0), int(text[12:14] or 0), tzinfo=SWEDEN)
+
+
+class Children(dict):
+    """An element's children by tag, mapped in one pass.
+
+    Normalisers read a dozen fields per record; one find() per field walks the children each time
+    and was most of a heavy patient's decoding time. Missing tags read as absent, never raise."""
+
+    __slots__ = ()
+
+    def __init__(self, el=None):
+        super().__init__()
+        if el is not None:
+            for child in el:
+                self.setdefault(child.tag, []).append(child)
+
+    def first(self, tag: str):
+        found = self.get(tag)
+        return found[0] if found else None
+
+    def all(self, tag: str) -> list:
+        return self.get(tag, [])
+
+    def text(self, tag: str) -> str | None:
+        """The first child's stripped text; None when absent or empty-tagged."""
+        found = self.get(tag)
+        if not found or found[0].text is None:
+            return None
+        return found[0].text.strip()
+
+    def under(self, tag: str) -> "Children":
+        """The children of the first child with this tag (empty when it is absent)."""
+        return Children(self.first(tag))
 
 
 def shown_timestamp(text: str | None) -> dt.datetime | None:

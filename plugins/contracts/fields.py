@@ -13,7 +13,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Record
-from npo_core.contract import shown_timestamp
+from npo_core.contract import Children, shown_timestamp
 from npo_core.demo import ROLES
 
 from . import patientsummary as ps
@@ -55,10 +55,11 @@ def parse_fields(el: etree._Element | None, ns: str, spec: tuple) -> dict:
     data: dict = {}
     if el is None:
         return data
+    children = Children(el)
     for element, key, kind in spec:
         many = isinstance(kind, list)
         kind = kind[0] if many else kind
-        values = [v for v in (_value(found, ns, kind) for found in el.iterfind(_tag(ns, element))) if v is not None]
+        values = [v for v in (_value(found, ns, kind) for found in children.all(_tag(ns, element))) if v is not None]
         if values:
             data[key] = values if many else values[0]
     return data
@@ -68,8 +69,9 @@ def _value(el: etree._Element, ns: str, kind):
     if isinstance(kind, tuple):
         return parse_fields(el, ns, kind)
     if kind == "pq":
-        value = _scalar(el.find(_tag(ns, "value")), "num")
-        return None if value is None else {"value": value, "unit": _scalar(el.find(_tag(ns, "unit")), "str")}
+        pq = Children(el)
+        value = _scalar(pq.first(_tag(ns, "value")), "num")
+        return None if value is None else {"value": value, "unit": _scalar(pq.first(_tag(ns, "unit")), "str")}
     return _scalar(el, kind)
 
 

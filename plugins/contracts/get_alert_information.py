@@ -14,7 +14,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
+from npo_core.contract import Children, format_timestamp, parse_timestamp, shown_timestamp
 
 from . import patientsummary as ps
 
@@ -45,9 +45,7 @@ def c(local: str) -> str:
 
 def read_cv(el: etree._Element | None) -> dict | None:
     """A CVType as a dict of the parts present; None when the element is absent."""
-    if el is None:
-        return None
-    return {k: v for k in CV_KEYS if (v := ps.text(el, c(k))) is not None}
+    return ps.present(el, CORE, CV_KEYS)
 
 
 def write_cv(parent: etree._Element, tag: str, value: dict | None) -> None:
@@ -129,8 +127,9 @@ class GetAlertInformation(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("alertInformation")):
-            detail = _read_body(el.find(c("alertInformationBody")))
-            record = ps.parse_header(el.find(c("alertInformationHeader")), CORE, contract=self.id,
+            children = Children(el)
+            detail = _read_body(children.first(c("alertInformationBody")))
+            record = ps.parse_header(children.first(c("alertInformationHeader")), CORE, contract=self.id,
                                      information_type=self.categorization, title=title_of(detail))
             record.detail.update(detail)
             records.append(record)
@@ -166,49 +165,51 @@ def _matches(record: Record, query: Query) -> bool:
 def _read_body(b: etree._Element | None) -> dict:
     if b is None:
         return body(None)
-    t = lambda el, local: ps.text(el, c(local))  # noqa: E731
-    validity = b.find(c("validityTimePeriod"))
-    h, treatment, disease = b.find(c("hypersensitivity")), b.find(c("treatment")), b.find(c("communicableDisease"))
-    ph = h.find(c("pharmaceuticalHypersensitivity")) if h is not None else None
-    other = h.find(c("otherHypersensitivity")) if h is not None else None
-    unstructured = b.find(c("unstructuredAlertInformation"))
-    restriction = b.find(c("restrictionOfCare"))
+    alert = Children(b)
+    validity = alert.under(c("validityTimePeriod"))
+    h, treatment = alert.first(c("hypersensitivity")), alert.first(c("treatment"))
+    disease, restriction = alert.first(c("communicableDisease")), alert.first(c("restrictionOfCare"))
+    unstructured = alert.first(c("unstructuredAlertInformation"))
+    sensitivity, treated, infection = Children(h), Children(treatment), Children(disease)
+    limits, note = Children(restriction), Children(unstructured)
+    ph, other = sensitivity.first(c("pharmaceuticalHypersensitivity")), sensitivity.first(c("otherHypersensitivity"))
+    drug, agent = Children(ph), Children(other)
     return {
-        "type": read_cv(b.find(c("typeOfAlertInformation"))),
-        "ascertained_date": t(b, "ascertainedDate"),
-        "verified_time": t(b, "verifiedTime"),
-        "validity": {"start": t(validity, "start"), "end": t(validity, "end")},
-        "comment": t(b, "alertInformationComment"),
-        "obsolete_time": t(b, "obsoleteTime"),
-        "obsolete_comment": t(b, "obsoleteComment"),
+        "type": read_cv(alert.first(c("typeOfAlertInformation"))),
+        "ascertained_date": alert.text(c("ascertainedDate")),
+        "verified_time": alert.text(c("verifiedTime")),
+        "validity": {"start": validity.text(c("start")), "end": validity.text(c("end"))},
+        "comment": alert.text(c("alertInformationComment")),
+        "obsolete_time": alert.text(c("obsoleteTime")),
+        "obsolete_comment": alert.text(c("obsoleteComment")),
         "hypersensitivity": None if h is None else {
-            "type": read_cv(h.find(c("typeOfHypersensitivity"))),
-            "severity": read_cv(h.find(c("degreeOfSeverity"))),
-            "certainty": read_cv(h.find(c("degreeOfCertainty"))),
+            "type": read_cv(sensitivity.first(c("typeOfHypersensitivity"))),
+            "severity": read_cv(sensitivity.first(c("degreeOfSeverity"))),
+            "certainty": read_cv(sensitivity.first(c("degreeOfCertainty"))),
             "pharmaceutical": None if ph is None else {
-                "atc": read_cv(ph.find(c("atcSubstance"))), "non_atc": t(ph, "nonATCSubstance"),
-                "non_atc_comment": t(ph, "nonATCSubstanceComment"),
-                "products": [read_cv(p) for p in ph.iterfind(c("pharmaceuticalProductId"))]},
+                "atc": read_cv(drug.first(c("atcSubstance"))), "non_atc": drug.text(c("nonATCSubstance")),
+                "non_atc_comment": drug.text(c("nonATCSubstanceComment")),
+                "products": [read_cv(p) for p in drug.all(c("pharmaceuticalProductId"))]},
             "other": None if other is None else {
-                "agent": t(other, "hypersensitivityAgent"),
-                "agent_code": read_cv(other.find(c("hypersensitivityAgentCode")))},
+                "agent": agent.text(c("hypersensitivityAgent")),
+                "agent_code": read_cv(agent.first(c("hypersensitivityAgentCode")))},
         },
-        "serious_disease": read_cv(b.find(f"{c('seriousDisease')}/{c('disease')}")),
+        "serious_disease": read_cv(alert.under(c("seriousDisease")).first(c("disease"))),
         "treatment": None if treatment is None else {
-            "description": t(treatment, "treatmentDescription") or "",
-            "code": read_cv(treatment.find(c("treatmentCode"))),
-            "pharmaceuticals": [read_cv(p) for p in treatment.iterfind(c("pharmaceuticalTreatment"))]},
+            "description": treated.text(c("treatmentDescription")) or "",
+            "code": read_cv(treated.first(c("treatmentCode"))),
+            "pharmaceuticals": [read_cv(p) for p in treated.all(c("pharmaceuticalTreatment"))]},
         "communicable_disease": None if disease is None else {
-            "code": read_cv(disease.find(c("communicableDiseaseCode"))),
-            "route": read_cv(disease.find(c("routeOfTransmission")))},
-        "restriction_of_care": None if restriction is None else t(restriction, "restrictionOfCareComment") or "",
+            "code": read_cv(infection.first(c("communicableDiseaseCode"))),
+            "route": read_cv(infection.first(c("routeOfTransmission")))},
+        "restriction_of_care": None if restriction is None else limits.text(c("restrictionOfCareComment")) or "",
         "unstructured": None if unstructured is None else {
-            "heading": t(unstructured, "unstructuredAlertInformationHeading") or "",
-            "content": t(unstructured, "unstructuredAlertInformationContent") or ""},
-        "related": [{"type": read_cv(rel.find(c("typeOfAlertInformationRelationship"))),
-                     "comment": t(rel, "relationComment"),
-                     "document_ids": [e.text.strip() for e in rel.iterfind(c("documentId")) if e.text]}
-                    for rel in b.iterfind(c("relatedAlertInformation"))],
+            "heading": note.text(c("unstructuredAlertInformationHeading")) or "",
+            "content": note.text(c("unstructuredAlertInformationContent")) or ""},
+        "related": [{"type": read_cv(rel.first(c("typeOfAlertInformationRelationship"))),
+                     "comment": rel.text(c("relationComment")),
+                     "document_ids": [e.text.strip() for e in rel.all(c("documentId")) if e.text]}
+                    for rel in map(Children, alert.all(c("relatedAlertInformation")))],
     }
 
 

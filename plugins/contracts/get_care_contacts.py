@@ -14,7 +14,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
+from npo_core.contract import Children, format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS
 
 from . import patientsummary as ps
@@ -67,18 +67,6 @@ REASONS = {
 }
 
 
-def _cv(el: etree._Element | None, c) -> dict | None:
-    if el is None:
-        return None
-    return {k: v for k in CV_KEYS if (v := ps.text(el, c(k))) is not None}
-
-
-def _org(el: etree._Element | None, c) -> dict | None:
-    if el is None:
-        return None
-    return {k: v for k in ORG_KEYS if (v := ps.text(el, c(k))) is not None}
-
-
 def _write(parent: etree._Element, tag: str, keys: tuple, value: dict | None, c) -> None:
     if value is not None:
         el = ps.sub(parent, tag)
@@ -120,23 +108,24 @@ class _GetCareContacts(Contract):
         c = self.c
         records = []
         for el in payload.iterfind(self.q("careContact")):
-            body = el.find(c("careContactBody"))
-            period = body.find(c("careContactTimePeriod")) if body is not None else None
+            children = Children(el)
+            body = children.under(c("careContactBody"))
+            period = body.under(c("careContactTimePeriod"))
             detail = {
                 "type": self._parse_code(body, "careContactCode", TYPE_ENUM),
-                "reason": ps.text(body, c("careContactReason")),
-                "unit": _org(body.find(c("careContactOrgUnit")) if body is not None else None, c),
-                "start": ps.text(period, c("start")),
-                "end": ps.text(period, c("end")),
+                "reason": body.text(c("careContactReason")),
+                "unit": ps.present(body.first(c("careContactOrgUnit")), self.core, ORG_KEYS),
+                "start": period.text(c("start")),
+                "end": period.text(c("end")),
                 "status": self._parse_code(body, "careContactStatus", STATUS_ENUM),
                 "patient": self._parse_patient(body),
             }
-            record = ps.parse_header(el.find(c("careContactHeader")), self.core, contract=self.id,
-                                     information_type=self.categorization, title=_type_text(detail))
+            record = ps.parse_header(children.first(c("careContactHeader")), self.core, contract=self.id,
+                                     information_type=self.categorization, title=_type_text(detail),
+                                     time=detail["start"] or detail["end"],
+                                     nullified=(detail["status"] or {}).get("code") == MAKULERAD)
             record.detail.update(detail)
-            nullified = record.nullified or (detail["status"] or {}).get("code") == MAKULERAD
-            records.append(dataclasses.replace(record, time=parse_timestamp(detail["start"] or detail["end"])
-                                               or record.time, nullified=nullified))
+            records.append(record)
         return ps.answer(records, payload, self.responder_namespace, self.core)
 
     # producer side (demo) -------------------------------------------------------
@@ -189,8 +178,8 @@ class GetCareContacts2(_GetCareContacts):
     def soap_action(self) -> str:
         return "urn:riv:ehr:patientsummary:GetCareContactsResponder:2:GetCareContacts"  # as the official WSDL says
 
-    def _parse_code(self, body, local, enum):
-        code = ps.text(body, self.c(local))
+    def _parse_code(self, body: Children, local, enum):
+        code = body.text(self.c(local))
         return None if code is None else {"code": code, **({"displayName": enum[code]} if code in enum else {})}
 
     def _render_code(self, body, local, value):
@@ -223,19 +212,18 @@ class GetCareContacts3(_GetCareContacts):
     wsdl = ("clinicalprocess_logistics_logistics/interactions/GetCareContactsInteraction/"
             "GetCareContactsInteraction_3.0_RIVTABP21.wsdl")
 
-    def _parse_code(self, body, local, enum):
-        return _cv(body.find(self.c(local)) if body is not None else None, self.c)
+    def _parse_code(self, body: Children, local, enum):
+        return ps.present(body.first(self.c(local)), self.core, CV_KEYS)
 
     def _render_code(self, body, local, value):
         _write(body, self.c(local), CV_KEYS, value, self.c)
 
-    def _parse_patient(self, body):
-        info = body.find(self.c("additionalPatientInformation")) if body is not None else None
-        if info is None:
+    def _parse_patient(self, body: Children):
+        if (info := body.first(self.c("additionalPatientInformation"))) is None:
             return None
-        birth = info.find(self.c("dateOfBirth"))
-        return {"birth": {"format": ps.text(birth, self.c("format")), "value": ps.text(birth, self.c("value"))}
-                if birth is not None else None, "gender": _cv(info.find(self.c("gender")), self.c)}
+        patient = Children(info)
+        return {"birth": ps.texts(patient.first(self.c("dateOfBirth")), self.core, ("format", "value")),
+                "gender": ps.present(patient.first(self.c("gender")), self.core, CV_KEYS)}
 
     def _render_patient(self, body, value):
         if value:

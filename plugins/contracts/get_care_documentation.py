@@ -19,7 +19,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp, shown_timestamp
+from npo_core.contract import Children, format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS, patient_name
 from npo_core.identity import HSA_ID_OID, parse_patient_id
 
@@ -56,21 +56,23 @@ def title_of(detail: dict, header_title: str | None) -> str:
             or NOTE_CODES.get(detail.get("note_code") or "") or "Journalanteckning")
 
 
-def _read_body(note: etree._Element | None, n, *, person_ii: bool) -> dict:
+def _read_body(note: Children, n, *, person_ii: bool) -> dict:
     """Title, text, attachment and dissenting opinions: the same in both versions but for names."""
-    t = lambda el, local: ps.text(el, n(local))  # noqa: E731
-    media = note.find(n("multimediaEntry")) if note is not None else None
+    media = note.first(n("multimediaEntry"))
+    entry = Children(media)
     dissent_tag = "dissentingOpinion" if person_ii else "dissentintOpinion"  # sic, in 2.1
     opinions = []
-    for el in (note.iterfind(n(dissent_tag)) if note is not None else ()):
-        oid, person = el.find(n("opinionId")), el.find(n("personId"))
+    for opinion in map(Children, note.all(n(dissent_tag))):
+        oid, person = opinion.first(n("opinionId")), opinion.under(n("personId"))
+        ident = Children(oid)
         opinions.append({
-            "id": None if oid is None else {"root": t(oid, "root"), "extension": t(oid, "extension")},
-            "time": t(el, "authorTime"), "opinion": t(el, "opinion") or "",
-            "person_id": t(person, "extension" if person_ii else "id"),
-            "person_id_type": t(person, "root" if person_ii else "type"), "person_name": t(el, "personName") or ""})
-    return {"title": t(note, "clinicalDocumentNoteTitle"), "text": t(note, "clinicalDocumentNoteText"),
-            "multimedia": None if media is None else {k: t(media, tag) for k, tag in
+            "id": None if oid is None else {"root": ident.text(n("root")), "extension": ident.text(n("extension"))},
+            "time": opinion.text(n("authorTime")), "opinion": opinion.text(n("opinion")) or "",
+            "person_id": person.text(n("extension" if person_ii else "id")),
+            "person_id_type": person.text(n("root" if person_ii else "type")),
+            "person_name": opinion.text(n("personName")) or ""})
+    return {"title": note.text(n("clinicalDocumentNoteTitle")), "text": note.text(n("clinicalDocumentNoteText")),
+            "multimedia": None if media is None else {k: entry.text(n(tag)) for k, tag in
                                                       (("media_type", "mediaType"), ("value", "value"),
                                                        ("reference", "reference"))},
             "dissenting": opinions}
@@ -112,7 +114,10 @@ def _hsa(parent: etree._Element, tag: str, hsa_id: str | None) -> None:
 
 def _ii_value(el: etree._Element | None) -> str | None:
     """An IIType's identifier: the extension within root's namespace, else root itself."""
-    return None if el is None else ps.text(el, c3("extension")) or ps.text(el, c3("root"))
+    if el is None:
+        return None
+    ii = Children(el)
+    return ii.text(c3("extension")) or ii.text(c3("root"))
 
 
 # -- the two major versions ------------------------------------------------------------------------
@@ -145,15 +150,16 @@ class GetCareDocumentation2(_CareDocumentation):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("careDocumentation")):
-            h = el.find(c2("careDocumentationHeader"))
-            note = el.find(f"{c2('careDocumentationBody')}/{c2('clinicalDocumentNote')}")
-            note_code = ps.text(note, c2("clinicalDocumentNoteCode"))
+            children = Children(el)
+            note = children.under(c2("careDocumentationBody")).under(c2("clinicalDocumentNote"))
+            note_code = note.text(c2("clinicalDocumentNoteCode"))
             detail = {"note_code": note_code, "note_code_name": NOTE_CODES.get(note_code or ""),
-                      "document_type": ps.text(note, c2("clinicalDocumentTypeCode")),
+                      "document_type": note.text(c2("clinicalDocumentTypeCode")),
                       **_read_body(note, c2, person_ii=False)}
-            record = ps.parse_header(h, CORE2, contract=self.id, information_type=self.categorization)
-            record = dataclasses.replace(record, source_system=ps.text(h, c2("sourceSystemHSAid")),
-                                         title=title_of(detail, record.detail["header"]["document_title"]))
+            # title_of(detail, the header's title): the note's title, else the header's, else the note's kind
+            record = ps.parse_header(children.first(c2("careDocumentationHeader")), CORE2, contract=self.id,
+                                     information_type=self.categorization, title=detail["title"],
+                                     untitled=title_of(detail, None), source_tag="sourceSystemHSAid")
             record.detail.update(detail)
             records.append(record)
         return ps.answer(records, payload, EXT2, EXT2)
@@ -223,13 +229,13 @@ class GetCareDocumentation3(_CareDocumentation):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("careDocumentation")):
-            b = el.find(c3("body"))
-            note_code = b.find(c3("clinicalDocumentNoteCode")) if b is not None else None
-            detail = {"note_code": ps.text(note_code, c3("code")),
-                      "note_code_name": ps.text(note_code, c3("displayName"))
-                      or ps.text(note_code, c3("originalText")),
-                      "document_type": None, **_read_body(b, c3, person_ii=True)}
-            record = self._read_header(el.find(c3("header")), detail)
+            children = Children(el)
+            body = children.under(c3("body"))
+            note_code = body.under(c3("clinicalDocumentNoteCode"))
+            detail = {"note_code": note_code.text(c3("code")),
+                      "note_code_name": note_code.text(c3("displayName")) or note_code.text(c3("originalText")),
+                      "document_type": None, **_read_body(body, c3, person_ii=True)}
+            record = self._read_header(children.first(c3("header")), detail)
             record.detail.update(detail)
             records.append(record)
         result = payload.find(self.q("result"))
@@ -240,31 +246,32 @@ class GetCareDocumentation3(_CareDocumentation):
 
     def _read_header(self, h: etree._Element | None, detail: dict) -> Record:
         """The JoL header, normalised to the same Record (and header dict) as 2.1 gives."""
-        find = lambda el, local: el.find(c3(local)) if el is not None else None  # noqa: E731
-        t = lambda el, local: ps.text(el, c3(local))  # noqa: E731
-        access, author, signature = find(h, "accessControlHeader"), find(h, "author"), find(h, "signature")
-        org, role = find(author, "orgUnit"), find(author, "byRole")
-        unit_id = _ii_value(find(access, "accountableCareUnit"))
+        head = Children(h)
+        access, author = head.under(c3("accessControlHeader")), head.under(c3("author"))
+        entry, signature = head.under(c3("record")), head.first(c3("signature"))
+        signed = Children(signature)
+        unit_id = _ii_value(access.first(c3("accountableCareUnit")))
+        org_unit = ps.texts(author.first(c3("orgUnit")), CORE3, ORG_KEYS)
         header = {
-            "document_time": t(find(h, "record"), "timestamp"), "author_time": t(author, "timestamp"),
-            "author_hsa_id": _ii_value(find(author, "id")), "author_name": t(author, "name"),
-            "author_role": None if role is None else {k: t(role, k) for k in ROLE_KEYS},
-            "org_unit": None if org is None else {k: t(org, k) for k in ORG_KEYS},
-            "signature": None if signature is None else {"time": t(signature, "timestamp"),
-                                                         "hsa_id": _ii_value(find(signature, "id")),
-                                                         "name": t(signature, "name")},
+            "document_time": entry.text(c3("timestamp")), "author_time": author.text(c3("timestamp")),
+            "author_hsa_id": _ii_value(author.first(c3("id"))), "author_name": author.text(c3("name")),
+            "author_role": ps.texts(author.first(c3("byRole")), CORE3, ROLE_KEYS),
+            "org_unit": org_unit,
+            "signature": None if signature is None else {"time": signed.text(c3("timestamp")),
+                                                         "hsa_id": _ii_value(signed.first(c3("id"))),
+                                                         "name": signed.text(c3("name"))},
             "care_contact_id": None, "nullified_reason": None, "document_title": detail.get("title"),
         }
         when = parse_timestamp(header["document_time"] or header["author_time"])
         return Record(
-            id=_ii_value(find(find(h, "record"), "id")) or "", contract=self.id,
+            id=_ii_value(entry.first(c3("id"))) or "", contract=self.id,
             information_type=self.categorization, time=when,
-            care_provider_id=_ii_value(find(access, "accountableHealthcareProvider")), care_unit_id=unit_id,
-            care_unit_name=t(org, "orgUnitName") if unit_id and t(org, "orgUnitHSAId") == unit_id else None,
-            source_system=_ii_value(find(h, "sourceSystemId")), title=title_of(detail, None),
-            author=header["author_name"], block_time=parse_timestamp(t(access, "blockComparisonTime")) or when,
-            approved_for_patient=bool(ps.boolean(t(access, "approvedForPatient"))),
-            patient_id=_ii_value(find(access, "patientId")), detail={"header": header})
+            care_provider_id=_ii_value(access.first(c3("accountableHealthcareProvider"))), care_unit_id=unit_id,
+            care_unit_name=ps.unit_name(org_unit, unit_id),
+            source_system=_ii_value(head.first(c3("sourceSystemId"))), title=title_of(detail, None),
+            author=header["author_name"], block_time=parse_timestamp(access.text(c3("blockComparisonTime"))) or when,
+            approved_for_patient=bool(ps.boolean(access.text(c3("approvedForPatient")))),
+            patient_id=_ii_value(access.first(c3("patientId"))), detail={"header": header})
 
     def render_response(self, records: list[Record], query: Query) -> etree._Element:
         resp = etree.Element(self.q("GetCareDocumentationResponse"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
+from npo_core.contract import Children
 
 from . import patientsummary as ps
 
@@ -42,20 +43,21 @@ class GetDiagnosis(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("diagnosis")):
-            body = el.find(f"{{{CORE}}}diagnosisBody")
-            code = body.find(f"{{{CORE}}}diagnosisCode") if body is not None else None
+            children = Children(el)
+            body = children.under(f"{{{CORE}}}diagnosisBody")
+            code = body.under(f"{{{CORE}}}diagnosisCode")
             detail = {
-                "type": ps.text(body, f"{{{CORE}}}typeOfDiagnosis"),
-                "chronic": ps.boolean(ps.text(body, f"{{{CORE}}}chronicDiagnosis")),
-                "diagnosis_time": ps.text(body, f"{{{CORE}}}diagnosisTime"),
-                "code": ps.text(code, f"{{{CORE}}}code"),
-                "code_system": ps.text(code, f"{{{CORE}}}codeSystem"),
-                "display_name": ps.text(code, f"{{{CORE}}}displayName"),
-                "related": [ps.text(r, f"{{{CORE}}}documentId") for r in body.iterfind(f"{{{CORE}}}relatedDiagnosis")]
-                if body is not None else [],
+                "type": body.text(f"{{{CORE}}}typeOfDiagnosis"),
+                "chronic": ps.boolean(body.text(f"{{{CORE}}}chronicDiagnosis")),
+                "diagnosis_time": body.text(f"{{{CORE}}}diagnosisTime"),
+                "code": code.text(f"{{{CORE}}}code"),
+                "code_system": code.text(f"{{{CORE}}}codeSystem"),
+                "display_name": code.text(f"{{{CORE}}}displayName"),
+                "related": [related.text(f"{{{CORE}}}documentId")
+                            for related in map(Children, body.all(f"{{{CORE}}}relatedDiagnosis"))],
             }
             title = detail["display_name"] or detail["code"] or "Diagnos"
-            record = ps.parse_header(el.find(f"{{{CORE}}}diagnosisHeader"), CORE, contract=self.id,
+            record = ps.parse_header(children.first(f"{{{CORE}}}diagnosisHeader"), CORE, contract=self.id,
                                      information_type=self.categorization, title=title)
             record.detail.update(detail)
             records.append(record)

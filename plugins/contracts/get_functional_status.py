@@ -10,6 +10,7 @@ from lxml import etree
 from markupsafe import Markup, escape
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
+from npo_core.contract import Children
 
 from . import patientsummary as ps
 from .get_alert_information import code, cv_text, read_cv, write_cv
@@ -79,19 +80,21 @@ class GetFunctionalStatus(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("functionalStatusAssessment")):
-            b = el.find(f"{{{CORE}}}functionalStatusAssessmentBody")
-            disability = b.find(f"{{{CORE}}}disability") if b is not None else None
+            children = Children(el)
+            body = children.under(f"{{{CORE}}}functionalStatusAssessmentBody")
+            disability = body.first(f"{{{CORE}}}disability")
+            assessed = Children(disability)
             detail = {
-                "comment": ps.text(b, f"{{{CORE}}}comment"),
-                "padl": [{"type": read_cv(p.find(f"{{{CORE}}}typeOfAssessment")),
-                          "assessment": ps.text(p, f"{{{CORE}}}assessment") or ""}
-                         for p in (b.iterfind(f"{{{CORE}}}padl") if b is not None else ())],
+                "comment": body.text(f"{{{CORE}}}comment"),
+                "padl": [{"type": read_cv(padl.first(f"{{{CORE}}}typeOfAssessment")),
+                          "assessment": padl.text(f"{{{CORE}}}assessment") or ""}
+                         for padl in map(Children, body.all(f"{{{CORE}}}padl"))],
                 "disability": None if disability is None else {
-                    "assessment": read_cv(disability.find(f"{{{CORE}}}disabilityAssessment")),
-                    "comment": ps.text(disability, f"{{{CORE}}}comment")},
+                    "assessment": read_cv(assessed.first(f"{{{CORE}}}disabilityAssessment")),
+                    "comment": assessed.text(f"{{{CORE}}}comment")},
             }
-            category = PAD if ps.text(b, f"{{{CORE}}}assessmentCategory") == PAD else FUN
-            record = ps.parse_header(el.find(f"{{{CORE}}}functionalStatusAssessmentHeader"), CORE,
+            category = PAD if body.text(f"{{{CORE}}}assessmentCategory") == PAD else FUN
+            record = ps.parse_header(children.first(f"{{{CORE}}}functionalStatusAssessmentHeader"), CORE,
                                      contract=self.id, information_type=category, title=_title(category, detail))
             record.detail.update(detail)
             records.append(record)

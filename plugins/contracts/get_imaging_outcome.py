@@ -13,7 +13,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp
+from npo_core.contract import Children, format_timestamp
 
 from . import patientsummary as ps
 
@@ -103,10 +103,8 @@ def _cv(parent: etree._Element, tag: str, code: str | None, system: str | None, 
 
 
 def _read_cv(el: etree._Element | None) -> tuple[str | None, str | None, str | None]:
-    if el is None:
-        return None, None, None
-    return ps.text(el, _c("code")), ps.text(el, _c("codeSystem")), ps.text(el, _c("displayName")) or ps.text(
-        el, _c("originalText"))
+    cv = Children(el)
+    return cv.text(_c("code")), cv.text(_c("codeSystem")), cv.text(_c("displayName")) or cv.text(_c("originalText"))
 
 
 def _render_examination(parent: etree._Element, e: dict, source: str) -> None:
@@ -126,14 +124,15 @@ def _render_examination(parent: etree._Element, e: dict, source: str) -> None:
 
 
 def _read_examination(el: etree._Element) -> dict:
-    code, system, name = _read_cv(el.find(_c("examinationActivity")))
-    images = ps.text(el, _c("numberOfImages"))
-    period = el.find(_c("examinationTimePeriod"))
-    return {"id": ps.text(el, f"{_c('recordingId')}/{_c('extension')}"), "code": code, "code_system": system,
-            "name": name, "start": ps.text(period, _c("start")), "end": ps.text(period, _c("end")),
-            "status": ps.text(el, _c("examinationStatus")), "unit": ps.text(el, _c("examinationUnit")),
+    recording = Children(el)
+    code, system, name = _read_cv(recording.first(_c("examinationActivity")))
+    images = recording.text(_c("numberOfImages"))
+    period = recording.under(_c("examinationTimePeriod"))
+    return {"id": recording.under(_c("recordingId")).text(_c("extension")), "code": code, "code_system": system,
+            "name": name, "start": period.text(_c("start")), "end": period.text(_c("end")),
+            "status": recording.text(_c("examinationStatus")), "unit": recording.text(_c("examinationUnit")),
             "images": int(images) if images and images.isdigit() else None,
-            "modality": ps.text(el, f"{_c('modalityData')}/{_c('typeOfModality')}")}
+            "modality": recording.under(_c("modalityData")).text(_c("typeOfModality"))}
 
 
 def _title(examinations: list[dict]) -> str | None:
@@ -158,29 +157,32 @@ class GetImagingOutcome(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("imagingOutcome")):
-            body = ps.required(el, _c("imagingOutcomeBody"))
-            referral = body.find(_c("referral"))
-            requester = referral.find(_c("accountableHealthcareProfessional")) if referral is not None else None
-            examinations = [_read_examination(e) for e in body.iterfind(_c("imageRecording"))]
+            children = Children(el)
+            body = Children(ps.required(children, _c("imagingOutcomeBody")))
+            referral = body.first(_c("referral"))
+            asked = Children(referral)
+            requester = asked.under(_c("accountableHealthcareProfessional"))
+            examinations = [_read_examination(e) for e in body.all(_c("imageRecording"))]
             detail = {
-                "result_type": ps.text(body, _c("typeOfResult")),
-                "result_time": ps.text(body, _c("resultTime")),
-                "report": ps.text(body, _c("resultReport")),
-                "comment": ps.text(body, _c("resultComment")),
-                "speciality": _read_cv(body.find(_c("examinationSpeciality")))[2],
-                "doses": [{"value": ps.text(d, _c("value")), "unit": ps.text(d, _c("unit"))}
-                          for d in body.iterfind(_c("radiationDose"))],
+                "result_type": body.text(_c("typeOfResult")),
+                "result_time": body.text(_c("resultTime")),
+                "report": body.text(_c("resultReport")),
+                "comment": body.text(_c("resultComment")),
+                "speciality": _read_cv(body.first(_c("examinationSpeciality")))[2],
+                "doses": [{"value": dose.text(_c("value")), "unit": dose.text(_c("unit"))}
+                          for dose in map(Children, body.all(_c("radiationDose")))],
                 "examinations": examinations,
-                "referral": {"id": ps.text(referral, _c("referralId")),
-                             "reason": ps.text(referral, _c("referralReason")),
-                             "anamnesis": ps.text(referral, _c("anamnesis")),
-                             "requester": ps.text(requester, _c("healthcareProfessionalName")),
-                             "time": ps.text(requester, _c("authorTime"))} if referral is not None else None,
+                "referral": {"id": asked.text(_c("referralId")),
+                             "reason": asked.text(_c("referralReason")),
+                             "anamnesis": asked.text(_c("anamnesis")),
+                             "requester": requester.text(_c("healthcareProfessionalName")),
+                             "time": requester.text(_c("authorTime"))} if referral is not None else None,
             }
-            record = ps.parse_header(el.find(_c("imagingOutcomeHeader")), CORE, contract=self.id,
-                                     information_type=self.categorization, title=_title(examinations))
+            record = ps.parse_header(children.first(_c("imagingOutcomeHeader")), CORE, contract=self.id,
+                                     information_type=self.categorization, title=_title(examinations),
+                                     untitled="Bilddiagnostik")
             record.detail.update(detail)
-            records.append(record if record.title else dataclasses.replace(record, title="Bilddiagnostik"))
+            records.append(record)
         return ps.answer(records, payload, self.responder_namespace, CORE)
 
     def render_response(self, records: list[Record], query: Query) -> etree._Element:

@@ -8,14 +8,13 @@ its record id through either major and the core shows it once.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp, parse_timestamp
+from npo_core.contract import Children, format_timestamp, parse_timestamp
 from npo_core.demo import PROVIDERS
 from npo_core.identity import HSA_ID_OID, PatientId, parse_patient_id
 
@@ -113,7 +112,8 @@ def _ii_value(el: etree._Element | None, ns: str) -> str | None:
     """The extension; the root alone only where there is no extension element (3.x allows that)."""
     if el is None:
         return None
-    return ps.text(el, f"{{{ns}}}root") if el.find(f"{{{ns}}}extension") is None else ps.text(el, f"{{{ns}}}extension")
+    ii = Children(el)
+    return ii.text(f"{{{ns}}}root") if ii.first(f"{{{ns}}}extension") is None else ii.text(f"{{{ns}}}extension")
 
 
 def _cv(parent: etree._Element, tag: str, ns: str, code: str | None, system: str | None, name: str | None) -> None:
@@ -128,10 +128,9 @@ def _cv(parent: etree._Element, tag: str, ns: str, code: str | None, system: str
 
 
 def _read_cv(el: etree._Element | None, ns: str) -> tuple[str | None, str | None, str | None]:
-    if el is None:
-        return None, None, None
-    return (ps.text(el, f"{{{ns}}}code"), ps.text(el, f"{{{ns}}}codeSystem"),
-            ps.text(el, f"{{{ns}}}displayName") or ps.text(el, f"{{{ns}}}originalText"))
+    cv = Children(el)
+    return (cv.text(f"{{{ns}}}code"), cv.text(f"{{{ns}}}codeSystem"),
+            cv.text(f"{{{ns}}}displayName") or cv.text(f"{{{ns}}}originalText"))
 
 
 def _analysis(**fields) -> dict:
@@ -177,11 +176,9 @@ def _title(analyses: list[dict]) -> str:
     return (", ".join(names[:3]) + more) or "Laboratoriesvar"
 
 
-def _with_sample_time(record: Record, block_time: dt.datetime | None = None) -> Record:
+def _latest_sample(analyses: list[dict]) -> str | None:
     """A lab answer is dated by its latest sample (what the 4.x block comparison time also says)."""
-    sampled = max((a["sampled"] for a in record.detail["analyses"] if a["sampled"]), default=None)
-    when = parse_timestamp(sampled) if sampled else block_time or record.time
-    return dataclasses.replace(record, time=when, block_time=block_time or when)
+    return max((a["sampled"] for a in analyses if a["sampled"]), default=None)
 
 
 def _matches(record: Record, query: Query) -> bool:
@@ -214,17 +211,18 @@ def _render_analysis3(parent: etree._Element, a: dict, source: str) -> None:
 
 
 def _read_analysis3(el: etree._Element) -> dict:
-    code, system, name = _read_cv(el.find(_c3("analysisCode")), CORE3)
-    out, period = el.find(_c3("analysisOutcome")), el.find(_c3("analysisTime"))
-    low, high, reference = _split_reference(ps.text(out, _c3("referenceInterval")))
+    analysis = Children(el)
+    code, system, name = _read_cv(analysis.first(_c3("analysisCode")), CORE3)
+    out, period = analysis.under(_c3("analysisOutcome")), analysis.under(_c3("analysisTime"))
+    low, high, reference = _split_reference(out.text(_c3("referenceInterval")))
     return _analysis(
-        id=_ii_value(el.find(_c3("analysisId")), CORE3), code=code, code_system=system,
-        name=name or ps.text(el, _c3("analysisText")),
-        sampled=ps.text(period, _c3("start")) or ps.text(period, _c3("end")),
-        analysed=ps.text(out, _c3("observationTime")), specimen=ps.text(el, _c3("specimen")),
-        value=ps.text(out, _c3("outcomeValue")), unit=ps.text(out, _c3("outcomeUnit")), low=low, high=high,
-        reference=reference, population=ps.text(out, _c3("referencePopulation")),
-        abnormal=ps.boolean(ps.text(out, _c3("pathologicalFlag"))), comment=ps.text(el, _c3("analysisComment")))
+        id=_ii_value(analysis.first(_c3("analysisId")), CORE3), code=code, code_system=system,
+        name=name or analysis.text(_c3("analysisText")),
+        sampled=period.text(_c3("start")) or period.text(_c3("end")),
+        analysed=out.text(_c3("observationTime")), specimen=analysis.text(_c3("specimen")),
+        value=out.text(_c3("outcomeValue")), unit=out.text(_c3("outcomeUnit")), low=low, high=high,
+        reference=reference, population=out.text(_c3("referencePopulation")),
+        abnormal=ps.boolean(out.text(_c3("pathologicalFlag"))), comment=analysis.text(_c3("analysisComment")))
 
 
 # -- major 4: JoL header, IIType ids, structured results ------------------------------------
@@ -266,36 +264,43 @@ def _render_header4(parent: etree._Element, record: Record, patient: PatientId) 
         ps.sub(sig, _c4("timestamp"), hd["signature"]["time"])
 
 
-def _read_header4(h: etree._Element, contract: str, information_type: str, recipient: tuple) -> Record:
-    """Normalise a 4.x header into the same Record and header dict as the PatientSummary header."""
-    ach = h.find(_c4("accessControlHeader"))
-    author, sig = h.find(_c4("author")), h.find(_c4("signature"))
-    org = author.find(f"{{{EXT41}}}orgUnit") if author is not None else None
-    role = _read_cv(author.find(_c4("byRole")) if author is not None else None, CORE4)
+def _read_header4(h: etree._Element, contract: str, information_type: str, recipient: tuple, *, title: str,
+                  sampled: str | None) -> Record:
+    """Normalise a 4.x header into the same Record and header dict as the PatientSummary header.
+
+    The record is dated by its latest sample where it has one, else by the block comparison time."""
+    head = Children(h)
+    access, author, entry = (head.under(_c4("accessControlHeader")), head.under(_c4("author")),
+                             head.under(_c4("record")))
+    org, sig = author.first(f"{{{EXT41}}}orgUnit"), head.first(_c4("signature"))
+    unit, signed = Children(org), Children(sig)
+    role = _read_cv(author.first(_c4("byRole")), CORE4)
     header = {
-        "document_time": ps.text(h, f"{_c4('record')}/{_c4('timestamp')}"),
-        "author_time": ps.text(author, _c4("timestamp")),
-        "author_hsa_id": _ii_value(author.find(_c4("id")), CORE4) if author is not None else None,
-        "author_name": ps.text(author, _c4("name")),
+        "document_time": entry.text(_c4("timestamp")),
+        "author_time": author.text(_c4("timestamp")),
+        "author_hsa_id": _ii_value(author.first(_c4("id")), CORE4),
+        "author_name": author.text(_c4("name")),
         "author_role": dict(zip(("code", "codeSystem", "displayName"), role)) if any(role) else None,
-        "org_unit": {**dict.fromkeys(ORG_KEYS), "orgUnitHSAId": _ii_value(org.find(_c4("id")), CORE4),
-                     "orgUnitName": ps.text(org, _c4("name"))} if org is not None else None,
-        "signature": {"time": ps.text(sig, _c4("timestamp")), "hsa_id": _ii_value(sig.find(_c4("id")), CORE4),
-                      "name": ps.text(sig, _c4("name"))} if sig is not None else None,
+        "org_unit": {**dict.fromkeys(ORG_KEYS), "orgUnitHSAId": _ii_value(unit.first(_c4("id")), CORE4),
+                     "orgUnitName": unit.text(_c4("name"))} if org is not None else None,
+        "signature": {"time": signed.text(_c4("timestamp")), "hsa_id": _ii_value(signed.first(_c4("id")), CORE4),
+                      "name": signed.text(_c4("name"))} if sig is not None else None,
         "care_contact_id": None, "nullified_reason": None, "document_title": None,
     }
-    unit_id = _ii_value(ach.find(_c4("accountableCareUnit")), CORE4) if ach is not None else None
-    block = ps.text(ach, _c4("blockComparisonTime"))
+    unit_id = _ii_value(access.first(_c4("accountableCareUnit")), CORE4)
+    block = access.text(_c4("blockComparisonTime"))
     when = parse_timestamp(header["document_time"])
+    block_time = parse_timestamp(block) if block else when
+    time = parse_timestamp(sampled) or block_time or when
     return Record(
-        id=_ii_value(h.find(f"{_c4('record')}/{_c4('id')}"), CORE4) or "", contract=contract,
-        information_type=information_type, time=when,
-        care_provider_id=_ii_value(ach.find(_c4("accountableCareGiver")), CORE4) if ach is not None else None,
+        id=_ii_value(entry.first(_c4("id")), CORE4) or "", contract=contract,
+        information_type=information_type, time=time,
+        care_provider_id=_ii_value(access.first(_c4("accountableCareGiver")), CORE4),
         care_unit_id=unit_id, care_unit_name=recipient[1] if unit_id and recipient[0] == unit_id else None,
-        source_system=_ii_value(h.find(_c4("sourceSystemId")), CORE4), title="",
-        author=header["author_name"], block_time=parse_timestamp(block) if block else when,
-        approved_for_patient=bool(ps.boolean(ps.text(ach, _c4("approvedForPatient")))),
-        patient_id=_ii_value(ach.find(f"{{{EXT41}}}patientId"), CORE4) if ach is not None else None,
+        source_system=_ii_value(head.first(_c4("sourceSystemId")), CORE4), title=title,
+        author=header["author_name"], block_time=block_time or time,
+        approved_for_patient=bool(ps.boolean(access.text(_c4("approvedForPatient")))),
+        patient_id=_ii_value(access.first(f"{{{EXT41}}}patientId"), CORE4),
         detail={"header": header})
 
 
@@ -337,23 +342,22 @@ def _render_analysis4(parent: etree._Element, a: dict, source: str) -> None:
 
 
 def _read_analysis4(el: etree._Element, group: str | None) -> dict:
-    code, system, name = _read_cv(el.find(_c4("code")), CORE4)
-    specimen, result = el.find(_c4("specimen")), el.find(_c4("result"))
-    value = result.find(_c4("value")) if result is not None else None
-    pq = value.find(_c4("pq")) if value is not None else None
-    reference = result.find(_c4("reference")) if result is not None else None
-    interval = reference.find(_c4("interval")) if reference is not None else None
+    analysis = Children(el)
+    code, system, name = _read_cv(analysis.first(_c4("code")), CORE4)
+    specimen, result = analysis.under(_c4("specimen")), analysis.first(_c4("result"))
+    outcome = Children(result)
+    value, reference = outcome.under(_c4("value")), outcome.under(_c4("reference"))
+    pq, interval = value.under(_c4("pq")), reference.under(_c4("interval"))
     return {**_analysis(
-        id=_ii_value(el.find(_c4("identifier")), CORE4), code=code, code_system=system, name=name,
-        sampled=ps.text(specimen, _c4("timestamp")), analysed=ps.text(el, _c4("timestamp")),
-        specimen=_read_cv(specimen.find(_c4("material")) if specimen is not None else None, CORE4)[2],
-        value=ps.text(pq, _c4("value")) or ps.text(value, _c4("st")) or _read_cv(
-            value.find(_c4("cv")) if value is not None else None, CORE4)[2],
-        unit=ps.text(pq, _c4("unit")) or None, low=ps.text(interval, _c4("low")), high=ps.text(interval, _c4("high")),
-        reference=ps.text(reference, _c4("description")), population=ps.text(reference, _c4("population")),
+        id=_ii_value(analysis.first(_c4("identifier")), CORE4), code=code, code_system=system, name=name,
+        sampled=specimen.text(_c4("timestamp")), analysed=analysis.text(_c4("timestamp")),
+        specimen=_read_cv(specimen.first(_c4("material")), CORE4)[2],
+        value=pq.text(_c4("value")) or value.text(_c4("st")) or _read_cv(value.first(_c4("cv")), CORE4)[2],
+        unit=pq.text(_c4("unit")) or None, low=interval.text(_c4("low")), high=interval.text(_c4("high")),
+        reference=reference.text(_c4("description")), population=reference.text(_c4("population")),
         abnormal=None if result is None else any(
-            _read_cv(i, CORE4)[0] != WITHIN for i in result.iterfind(_c4("interpretation"))),
-        comment=ps.text(el, _c4("comment"))), "group": group}
+            _read_cv(i, CORE4)[0] != WITHIN for i in outcome.all(_c4("interpretation"))),
+        comment=analysis.text(_c4("comment"))), "group": group}
 
 
 # -- the contracts ------------------------------------------------------------------------
@@ -383,26 +387,29 @@ class GetLaboratoryOrderOutcome3(_LaboratoryOrderOutcome):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("laboratoryOrderOutcome")):
-            body = ps.required(el, _c3("laboratoryOrderOutcomeBody"))
-            lab = body.find(f"{_c3('accountableHealthcareProfessional')}/{_c3('healthcareProfessionalOrgUnit')}")
-            order_id, reason = ps.text(body, f"{_c3('order')}/{_c3('orderId')}"), ps.text(
-                body, f"{_c3('order')}/{_c3('orderReason')}")
-            analyses = [_read_analysis3(a) for a in body.iterfind(_c3("analysis"))]
-            result_type = ps.text(body, _c3("resultType"))
+            children = Children(el)
+            body = Children(ps.required(children, _c3("laboratoryOrderOutcomeBody")))
+            lab = body.under(_c3("accountableHealthcareProfessional")).first(_c3("healthcareProfessionalOrgUnit"))
+            order, unit = body.under(_c3("order")), Children(lab)
+            order_id, reason = order.text(_c3("orderId")), order.text(_c3("orderReason"))
+            analyses = [_read_analysis3(a) for a in body.all(_c3("analysis"))]
+            result_type = body.text(_c3("resultType"))
             detail = {
                 "status": FROM_RESULT_TYPE.get(result_type, result_type),
-                "registered": ps.text(body, _c3("registrationTime")),
-                "report": "\n\n".join(filter(None, (ps.text(body, _c3("resultReport")),
-                                                    ps.text(body, _c3("resultComment"))))) or None,
+                "registered": body.text(_c3("registrationTime")),
+                "report": "\n\n".join(filter(None, (body.text(_c3("resultReport")),
+                                                    body.text(_c3("resultComment"))))) or None,
                 "order": {"id": order_id, "reason": reason} if order_id else None,  # "": no referral (ward tests)
-                "lab": {"id": ps.text(lab, _c3("orgUnitHSAId")), "name": ps.text(lab, _c3("orgUnitName"))}
+                "lab": {"id": unit.text(_c3("orgUnitHSAId")), "name": unit.text(_c3("orgUnitName"))}
                 if lab is not None else None,
                 "analyses": analyses,
             }
-            record = ps.parse_header(el.find(_c3("laboratoryOrderOutcomeHeader")), CORE3, contract=self.id,
-                                     information_type=self.categorization, title=_title(analyses))
+            sampled = _latest_sample(analyses)
+            record = ps.parse_header(children.first(_c3("laboratoryOrderOutcomeHeader")), CORE3, contract=self.id,
+                                     information_type=self.categorization, title=_title(analyses), time=sampled,
+                                     block_time=sampled)
             record.detail.update(detail)
-            records.append(_with_sample_time(record))
+            records.append(record)
         return ps.answer(records, payload, self.responder_namespace, CORE3)
 
     def render_response(self, records: list[Record], query: Query) -> etree._Element:
@@ -465,23 +472,26 @@ class GetLaboratoryOrderOutcome4(_LaboratoryOrderOutcome):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("laboratoryOrderOutcome")):
-            body = ps.required(el, _c4("body"))
-            recipient = body.find(_c4("recipientUnit"))
-            referral = body.find(_c4("referral"))
-            analyses = [_read_analysis4(a, ps.text(g, _c4("name")))
-                        for g in body.iterfind(_c4("groupOfAnalyses")) for a in g.iterfind(_c4("analysis"))]
-            record = _read_header4(ps.required(el, _c4("header")), self.id, self.categorization,
-                                   (_ii_value(recipient.find(_c4("id")), CORE4), ps.text(recipient, _c4("name")))
-                                   if recipient is not None else (None, None))
+            children = Children(el)
+            body = Children(ps.required(children, _c4("body")))
+            recipient, referral = body.first(_c4("recipientUnit")), body.first(_c4("referral"))
+            receiver, asked = Children(recipient), Children(referral)
+            analyses = [_read_analysis4(a, group.text(_c4("name")))
+                        for group in map(Children, body.all(_c4("groupOfAnalyses")))
+                        for a in group.all(_c4("analysis"))]
+            record = _read_header4(ps.required(children, _c4("header")), self.id, self.categorization,
+                                   (_ii_value(receiver.first(_c4("id")), CORE4), receiver.text(_c4("name")))
+                                   if recipient is not None else (None, None),
+                                   title=_title(analyses), sampled=_latest_sample(analyses))
             record.detail.update({
-                "status": ps.text(body, f"{_c4('type')}/{_c4('code')}"),
+                "status": body.under(_c4("type")).text(_c4("code")),
                 "registered": record.detail["header"]["document_time"],
-                "report": ps.text(body, _c4("text")),
-                "order": {"id": _ii_value(referral.find(_c4("identifier")), CORE4),
-                          "reason": ps.text(referral, _c4("question"))} if referral is not None else None,
+                "report": body.text(_c4("text")),
+                "order": {"id": _ii_value(asked.first(_c4("identifier")), CORE4),
+                          "reason": asked.text(_c4("question"))} if referral is not None else None,
                 "analyses": analyses,
             })
-            records.append(_with_sample_time(dataclasses.replace(record, title=_title(analyses)), record.block_time))
+            records.append(record)
         return Answer(records=records)  # 4.x has no result element: an answer is an OK answer
 
     def render_response(self, records: list[Record], query: Query) -> etree._Element:

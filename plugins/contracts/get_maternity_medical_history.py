@@ -8,7 +8,7 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import SWEDEN, format_date, format_timestamp
+from npo_core.contract import SWEDEN, Children, format_date, format_timestamp
 from npo_core.demo import PROVIDERS
 
 from . import patientsummary as ps
@@ -89,11 +89,11 @@ class GetMaternityMedicalHistory(Contract):
         """The 2.0 response carries no result: an answer is OK by definition."""
         records = []
         for el in payload.iterfind(self.q("maternityMedicalRecord")):
-            detail = parse_fields(el.find(f"{{{CORE}}}maternityMedicalRecordBody"), CORE, BODY)
-            header = el.find(f"{{{CORE}}}maternityMedicalRecordHeader")
-            title = ps.text(header, f"{{{CORE}}}documentTitle") or TITLES.get(_kind(detail), "Mödrahälsovård")
-            record = ps.parse_header(header, CORE, contract=self.id, information_type=self.categorization,
-                                     title=title)
+            children = Children(el)
+            detail = parse_fields(children.first(f"{{{CORE}}}maternityMedicalRecordBody"), CORE, BODY)
+            record = ps.parse_header(children.first(f"{{{CORE}}}maternityMedicalRecordHeader"), CORE,
+                                     contract=self.id, information_type=self.categorization,
+                                     untitled=TITLES.get(_kind(detail), "Mödrahälsovård"))
             hd = record.detail["header"]
             if hd["org_unit"] and not any(hd["org_unit"].values()):
                 hd["org_unit"] = None  # the mandatory org unit, left empty by a producer that lacks it

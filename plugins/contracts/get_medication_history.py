@@ -20,7 +20,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_date, format_timestamp, parse_timestamp, shown_timestamp
+from npo_core.contract import Children, format_date, format_timestamp, parse_timestamp, shown_timestamp
 from npo_core.demo import PROVIDERS, provider_of
 from npo_core.identity import parse_patient_id
 
@@ -112,14 +112,10 @@ def read(el: etree._Element, kind: str):
         return (el.text or "").strip()
     if kind == "b":
         return ps.boolean(el.text)
-    out = {}
+    children, out = Children(el), {}
     for name, tag, sub, many in FIELDS[kind]:
-        if many:
-            items = [read(e, sub) for e in el.iterfind(tag)]
-            if items:
-                out[name] = items
-        elif (child := el.find(tag)) is not None:
-            out[name] = read(child, sub)
+        if found := children.all(tag):
+            out[name] = [read(e, sub) for e in found] if many else read(found[0], sub)
     return out
 
 
@@ -153,15 +149,16 @@ class GetMedicationHistory(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("medicationMedicalRecord")):
-            body = el.find(f"{{{CORE}}}medicationMedicalRecordBody")
+            children = Children(el)
+            body = children.first(f"{{{CORE}}}medicationMedicalRecordBody")
             content = read(body, "Body") if body is not None else {}
             rx = content.get("medicationPrescription", {})
-            record = ps.parse_header(el.find(f"{{{CORE}}}medicationMedicalRecordHeader"), CORE, contract=self.id,
-                                     information_type=self.categorization)
+            record = ps.parse_header(children.first(f"{{{CORE}}}medicationMedicalRecordHeader"), CORE,
+                                     contract=self.id, information_type=self.categorization,
+                                     title=drug_name(rx.get("drug")), untitled="Läkemedelsordination",
+                                     time=_ordination_stamp(rx))
             record.detail.update(prescription=rx, patient=content.get("additionalPatientInformation"))
-            records.append(dataclasses.replace(
-                record, title=drug_name(rx.get("drug")) or record.title or "Läkemedelsordination",
-                time=_ordination_time(rx) or record.time))
+            records.append(record)
         return ps.answer(records, payload, self.responder_namespace, CORE)
 
     def parse_request(self, payload: etree._Element) -> Query:
@@ -194,9 +191,9 @@ class GetMedicationHistory(Contract):
         return demo_medications(demo, self.id)
 
 
-def _ordination_time(rx: dict) -> dt.datetime | None:
+def _ordination_stamp(rx: dict) -> str | None:
     """The time the TKB filters on: ordination, else start of treatment (else registration)."""
-    return parse_timestamp((rx.get("prescriber") or {}).get("authorTime") or rx.get("startOfTreatment"))
+    return (rx.get("prescriber") or {}).get("authorTime") or rx.get("startOfTreatment")
 
 
 def _matches(record: Record, query: Query) -> bool:

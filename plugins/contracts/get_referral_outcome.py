@@ -13,7 +13,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import format_timestamp
+from npo_core.contract import Children, format_timestamp
 from npo_core.demo import FIRST, LAST, PROVIDERS
 
 from . import patientsummary as ps
@@ -182,11 +182,11 @@ class GetReferralOutcome(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("referralOutcome")):
-            detail = parse_fields(el.find(f"{{{CORE}}}referralOutcomeBody"), CORE, BODY)
-            header = el.find(f"{{{CORE}}}referralOutcomeHeader")
-            title = detail.get("title") or ps.text(header, f"{{{CORE}}}documentTitle") or "Remissvar"
-            record = ps.parse_header(header, CORE, contract=self.id, information_type=self.categorization,
-                                     title=title)
+            children = Children(el)
+            detail = parse_fields(children.first(f"{{{CORE}}}referralOutcomeBody"), CORE, BODY)
+            record = ps.parse_header(children.first(f"{{{CORE}}}referralOutcomeHeader"), CORE, contract=self.id,
+                                     information_type=self.categorization, title=detail.get("title"),
+                                     untitled="Remissvar")
             record.detail.update(detail)
             records.append(record)
         return ps.answer(records, payload, self.responder_namespace, CORE)

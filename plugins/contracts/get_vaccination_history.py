@@ -9,7 +9,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import SWEDEN, format_date
+from npo_core.contract import SWEDEN, Children, format_date
 from npo_core.demo import PROVIDERS, provider_of
 
 from . import patientsummary as ps
@@ -115,9 +115,10 @@ class GetVaccinationHistory(Contract):
     def parse_response(self, payload: etree._Element) -> Answer:
         records = []
         for el in payload.iterfind(self.q("vaccinationMedicalRecord")):
-            detail = parse_fields(el.find(f"{{{CORE}}}vaccinationMedicalRecordBody"), CORE, BODY)
-            record = ps.parse_header(el.find(f"{{{CORE}}}vaccinationMedicalRecordHeader"), CORE, contract=self.id,
-                                     information_type=self.categorization, title=_title(detail))
+            children = Children(el)
+            detail = parse_fields(children.first(f"{{{CORE}}}vaccinationMedicalRecordBody"), CORE, BODY)
+            record = ps.parse_header(children.first(f"{{{CORE}}}vaccinationMedicalRecordHeader"), CORE,
+                                     contract=self.id, information_type=self.categorization, title=_title(detail))
             record.detail.update(detail)
             records.append(record)
         return ps.answer(records, payload, self.responder_namespace, CORE)

@@ -11,8 +11,11 @@ import datetime as dt
 from lxml import etree
 
 from npo_core import Answer, ContractError, Query, Record
-from npo_core.contract import format_date, format_timestamp, parse_timestamp
+from npo_core.contract import Children, format_date, format_timestamp, parse_timestamp
 from npo_core.identity import PatientId
+
+ROLE_KEYS = ("code", "codeSystem", "displayName")
+ORG_KEYS = ("orgUnitHSAId", "orgUnitName", "orgUnitTelecom", "orgUnitEmail", "orgUnitAddress", "orgUnitLocation")
 
 
 def sub(parent: etree._Element, tag: str, text=None) -> etree._Element:
@@ -36,9 +39,9 @@ def text(el: etree._Element | None, path: str, ns: dict | None = None) -> str | 
     return found.text.strip()
 
 
-def required(el: etree._Element, tag: str) -> etree._Element:
+def required(children: Children, tag: str) -> etree._Element:
     """A child the schema requires: its absence makes the answer unusable, with a reason."""
-    found = el.find(tag)
+    found = children.first(tag)
     if found is None:
         raise ContractError(f"En post i svaret saknar {etree.QName(tag).localname}.", code="missing_element")
     return found
@@ -46,6 +49,25 @@ def required(el: etree._Element, tag: str) -> etree._Element:
 
 def boolean(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in ("true", "1")
+
+
+def texts(el: etree._Element | None, ns: str, keys) -> dict | None:
+    """Each key's child (a local name in `ns`) as stripped text, None where absent; None for no element."""
+    if el is None:
+        return None
+    children = Children(el)
+    return {k: children.text(f"{{{ns}}}{k}") for k in keys}
+
+
+def present(el: etree._Element | None, ns: str, keys) -> dict | None:
+    """Like `texts`, but only the children present (a CVType as the parts it has)."""
+    found = texts(el, ns, keys)
+    return None if found is None else {k: v for k, v in found.items() if v is not None}
+
+
+def unit_name(org_unit: dict | None, unit_id: str | None) -> str | None:
+    """The author's org unit's name, where that org unit is the record's care unit."""
+    return org_unit["orgUnitName"] if org_unit and unit_id and org_unit["orgUnitHSAId"] == unit_id else None
 
 
 # -- requests ------------------------------------------------------------------------
@@ -101,46 +123,53 @@ def read_query(payload: etree._Element, ns: str, core_ns: str, *, unit_tag="care
 
 
 def parse_header(h: etree._Element, core_ns: str, *, contract: str, information_type: str,
-                 title: str | None = None) -> Record:
-    """Normalise a PatientSummaryHeaderType; the full header is kept for rendering it again."""
+                 title: str | None = None, untitled: str = "", time: str | None = None,
+                 block_time: str | None = None, nullified: bool = False,
+                 source_tag: str = "sourceSystemHSAId") -> Record:
+    """Normalise a PatientSummaryHeaderType; the full header is kept for rendering it again.
+
+    The body may know better: its `title`, `time` and `block_time` (RIV-TA time stamps) stand where
+    given, else the header's (a record with no title at all is `untitled`); `nullified` adds to the
+    header's. `source_tag` is the header's spelling of sourceSystemHSAId."""
     if h is None:
         raise ContractError("En post i svaret saknar sitt huvud (header).", code="missing_header")
     c = lambda local: f"{{{core_ns}}}{local}"  # noqa: E731
-    prof = h.find(c("accountableHealthcareProfessional"))
-    org = prof.find(c("healthcareProfessionalOrgUnit")) if prof is not None else None
-    unit_id = text(prof, c("healthcareProfessionalCareUnitHSAId"))
-    org_id = text(org, c("orgUnitHSAId"))
-    role = prof.find(c("healthcareProfessionalRoleCode")) if prof is not None else None
-    legal = h.find(c("legalAuthenticator"))
+    head = Children(h)
+    prof = head.under(c("accountableHealthcareProfessional"))
+    org, role = prof.first(c("healthcareProfessionalOrgUnit")), prof.first(c("healthcareProfessionalRoleCode"))
+    legal = head.first(c("legalAuthenticator"))
+    org_unit = texts(org, core_ns, ORG_KEYS)
+    signed = Children(legal)
     header = {
-        "document_time": text(h, c("documentTime")),
-        "author_time": text(prof, c("authorTime")),
-        "author_hsa_id": text(prof, c("healthcareProfessionalHSAId")),
-        "author_name": text(prof, c("healthcareProfessionalName")),
-        "author_role": {k: text(role, c(k)) for k in ("code", "codeSystem", "displayName")} if role is not None else None,
-        "org_unit": {k: text(org, c(k)) for k in ("orgUnitHSAId", "orgUnitName", "orgUnitTelecom", "orgUnitEmail",
-                                                    "orgUnitAddress", "orgUnitLocation")} if org is not None else None,
-        "signature": {"time": text(legal, c("signatureTime")), "hsa_id": text(legal, c("legalAuthenticatorHSAId")),
-                      "name": text(legal, c("legalAuthenticatorName"))} if legal is not None else None,
-        "care_contact_id": text(h, c("careContactId")),
-        "nullified_reason": text(h, c("nullifiedReason")),
-        "document_title": text(h, c("documentTitle")),
+        "document_time": head.text(c("documentTime")),
+        "author_time": prof.text(c("authorTime")),
+        "author_hsa_id": prof.text(c("healthcareProfessionalHSAId")),
+        "author_name": prof.text(c("healthcareProfessionalName")),
+        "author_role": texts(role, core_ns, ROLE_KEYS),
+        "org_unit": org_unit,
+        "signature": {"time": signed.text(c("signatureTime")), "hsa_id": signed.text(c("legalAuthenticatorHSAId")),
+                      "name": signed.text(c("legalAuthenticatorName"))} if legal is not None else None,
+        "care_contact_id": head.text(c("careContactId")),
+        "nullified_reason": head.text(c("nullifiedReason")),
+        "document_title": head.text(c("documentTitle")),
     }
     when = parse_timestamp(header["document_time"] or header["author_time"])
+    unit_id = prof.text(c("healthcareProfessionalCareUnitHSAId"))
     return Record(
-        id=text(h, c("documentId")) or "",
+        id=head.text(c("documentId")) or "",
         contract=contract,
         information_type=information_type,
-        time=when,
-        care_provider_id=text(prof, c("healthcareProfessionalCareGiverHSAId")),
+        time=parse_timestamp(time) or when,
+        care_provider_id=prof.text(c("healthcareProfessionalCareGiverHSAId")),
         care_unit_id=unit_id,
-        care_unit_name=text(org, c("orgUnitName")) if org_id and org_id == unit_id else None,
-        source_system=text(h, c("sourceSystemHSAId")),
-        title=title or header["document_title"] or "",
+        care_unit_name=unit_name(org_unit, unit_id),
+        source_system=head.text(c(source_tag)),
+        title=title or header["document_title"] or untitled,
         author=header["author_name"],
-        block_time=when,
-        approved_for_patient=bool(boolean(text(h, c("approvedForPatient")))),
-        nullified=bool(boolean(text(h, c("nullified")))),
+        block_time=parse_timestamp(block_time) or when,
+        approved_for_patient=bool(boolean(head.text(c("approvedForPatient")))),
+        nullified=bool(boolean(head.text(c("nullified")))) or nullified,
+        # a path, not head.under(): the first patientId with an id, so another patient's record is never shown
         patient_id=text(h, f"{c('patientId')}/{c('id')}"),
         detail={"header": header},
     )
@@ -162,12 +191,11 @@ def render_header(parent: etree._Element, tag: str, core_ns: str, record: Record
     opt(prof, c("healthcareProfessionalName"), hd.get("author_name"))
     if hd.get("author_role"):
         role = sub(prof, c("healthcareProfessionalRoleCode"))
-        for k in ("code", "codeSystem", "displayName"):
+        for k in ROLE_KEYS:
             opt(role, c(k), hd["author_role"].get(k))
     if hd.get("org_unit"):
         org = sub(prof, c("healthcareProfessionalOrgUnit"))
-        for k in ("orgUnitHSAId", "orgUnitName", "orgUnitTelecom", "orgUnitEmail", "orgUnitAddress",
-                  "orgUnitLocation"):
+        for k in ORG_KEYS:
             opt(org, c(k), hd["org_unit"].get(k))
     opt(prof, c("healthcareProfessionalCareUnitHSAId"), record.care_unit_id)
     opt(prof, c("healthcareProfessionalCareGiverHSAId"), record.care_provider_id)
