@@ -287,7 +287,7 @@ class AccessService:
         started = time.perf_counter()
         results = []
         try:
-            sources, failures = await asyncio.wait_for(self.core.index.lookup(patient, contracts, request_id),
+            sources, failures = await asyncio.wait_for(self.core.index.lookup(env, patient, contracts, request_id),
                                                        timeout=deadline)
         except asyncio.TimeoutError:
             sources, failures = {}, [(c.service_domain, "Engagemangsindex svarade inte i tid.") for c in contracts]

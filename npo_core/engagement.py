@@ -86,13 +86,10 @@ class EngagementIndex:
     def __init__(self, core):
         self.core = core
 
-    async def lookup(self, patient: PatientId, contracts, request_id: str) -> tuple[dict, list]:
+    async def lookup(self, env, patient: PatientId, contracts, request_id: str) -> tuple[dict, list]:
         """({contract id: [SourceSystem]}, [(service domain, error message)])."""
-        env = self.core.env
-        registered = {}
-        for contract in contracts:
-            registered[contract.id] = {s.logical_address: s for s in
-                                       self.core.registry.source_systems(env.name, contract.id)}
+        producers = self.core.registry.sources_by_contract(env.name)
+        registered = {c.id: {s.logical_address: s for s in producers.get(c.id, [])} for c in contracts}
         if not env.engagement_index:  # the registry's own index: every registered producer of the contract
             return {cid: list(sources.values()) for cid, sources in registered.items()}, []
         domains = sorted({domain_uri(c) for c in contracts})

@@ -89,6 +89,10 @@ class Environment:
         return cls(**row)
 
 
+SOURCE_COLUMNS = "s.logical_address, s.care_provider_id, p.name as care_provider_name, s.name, s.endpoint"
+SOURCE_TABLES = "source_systems s join care_providers p on p.hsa_id = s.care_provider_id"
+
+
 @dataclass(frozen=True)
 class SourceSystem:
     """A producer's source system: the logical address we call, and who owns its data."""
@@ -235,16 +239,21 @@ class Registry:
             self.db["source_contracts"].delete_where("env = ? and logical_address = ?", [env, logical_address])
             self.db["source_systems"].delete_where("env = ? and logical_address = ?", [env, logical_address])
 
-    def source_systems(self, env: str, contract_id: str | None = None) -> list[SourceSystem]:
-        sql = ("select s.logical_address, s.care_provider_id, p.name as care_provider_name, s.name, s.endpoint "
-               "from source_systems s join care_providers p on p.hsa_id = s.care_provider_id where s.env = ?")
-        args: list = [env]
-        if contract_id:
-            sql += (" and exists (select 1 from source_contracts c where c.env = s.env and "
-                    "c.logical_address = s.logical_address and c.contract_id = ?)")
-            args.append(contract_id)
+    def source_systems(self, env: str) -> list[SourceSystem]:
         with sqlite_errors("Cannot read producers"):
-            return [SourceSystem(**r) for r in self.db.query(sql + " order by s.logical_address", args)]
+            return [SourceSystem(**r) for r in self.db.query(
+                f"select {SOURCE_COLUMNS} from {SOURCE_TABLES} where s.env = ? order by s.logical_address", [env])]
+
+    def sources_by_contract(self, env: str) -> dict[str, list[SourceSystem]]:
+        """Every contract's producers in one query: an overview asks once, not once per contract."""
+        found: dict[str, list[SourceSystem]] = {}
+        with sqlite_errors("Cannot read producers"):
+            for r in self.db.query(
+                    f"select c.contract_id, {SOURCE_COLUMNS} from {SOURCE_TABLES} join source_contracts c "
+                    "on c.env = s.env and c.logical_address = s.logical_address "
+                    "where s.env = ? order by s.logical_address", [env]):
+                found.setdefault(r.pop("contract_id"), []).append(SourceSystem(**r))
+        return found
 
     def produced_contracts(self, env: str) -> list[dict]:
         with sqlite_errors("Cannot read producers"):

@@ -68,11 +68,13 @@ def test_producers_are_added_listed_and_removed(registry):
     registry.add_care_unit("SE2321000016-9RKT", "SE2321000016-F0VB", "Gubbängens vårdcentral")
     registry.add_source_system("qa", "SE2321000016-TKC1", "SE2321000016-F0VB", "TakeCare", ["GetDiagnosis:2"],
                                endpoint="https://producer.example/diag")
-    [source] = registry.source_systems("qa", "GetDiagnosis:2")
+    [source] = registry.sources_by_contract("qa")["GetDiagnosis:2"]
+    assert registry.source_systems("qa") == [source]
     assert source.care_provider_name == "Region Stockholm" and source.endpoint == "https://producer.example/diag"
     assert registry.source_systems("demo") == []
     registry.remove_source_system("qa", "SE2321000016-TKC1")
     assert registry.source_systems("qa") == [] and registry.produced_contracts("qa") == []
+    assert registry.sources_by_contract("qa") == {}
     with pytest.raises(NotFound):
         registry.add_source_system("qa", "SE1-X", "SE999", "Okänd", [])
 
