@@ -13,8 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .contract import SWEDEN
@@ -68,6 +69,8 @@ class GuardStore:
         self._read = connect(self.path)  # registry migrations already created the tables
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-log")
         self._wdb = None
+        self._queue: list[tuple[list[LogEntry], list, asyncio.Future]] = []
+        self._queue_lock = threading.Lock()
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -81,41 +84,75 @@ class GuardStore:
 
     def append_sync(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
         """Append entries (and any guard change they record) in one durable transaction."""
+        [outcome] = self._commit([(entries, list(extra_sql))])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def append(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
+        """Durably log before returning data; runs on the single writer thread.
+
+        Group commit: appends that arrive while the writer is busy share its next transaction (one
+        fsync for all), each in a savepoint of its own so that one caller's failing guard change
+        takes back only its own entries. Every caller is answered after the shared COMMIT."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((entries, list(extra_sql), done))
+        self._writer.submit(self._drain, loop)
+        return await done
+
+    def _drain(self, loop) -> None:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        if not batch:  # an earlier drain took these appends along
+            return
+        try:
+            outcomes = self._commit([(entries, sql) for entries, sql, _ in batch])
+        except BaseException as e:  # never leave a caller waiting: it would wait with the data in hand
+            outcomes = [e] * len(batch)
+        for (_, _, done), outcome in zip(batch, outcomes):
+            loop.call_soon_threadsafe(_settle, done, outcome)
+
+    def _commit(self, batches: list[tuple[list[LogEntry], list]]) -> list:
+        """One transaction for all batches, a savepoint each; per batch its row ids or its exception."""
         conn = self._write_db().conn
+        outcomes: list = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, args in extra_sql:
-                    conn.execute(sql, args)
                 row = conn.execute("select hash from access_log order by seq desc limit 1").fetchone()
                 prev = row[0] if row else GENESIS
-                seqs = []
                 stamp = _ts(now())
-                for e in entries:
-                    values = {**asdict(e), "time": stamp, "detail": json.dumps(e.detail, ensure_ascii=False,
-                                                                              sort_keys=True)}
-                    digest = chain_hash(prev, values)
-                    cur = conn.execute(
-                        "insert into access_log (request_id, time, user_id, assignment_id, assignment_name, "
-                        "user_care_unit_id, user_care_provider_id, patient_id, activity, action, purpose, "
-                        "resource_care_provider_id, resource_care_unit_id, contract, record_count, detail, "
-                        "prev_hash, hash) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        [values[k] for k in LOG_FIELDS] + [prev, digest])
-                    seqs.append(cur.lastrowid)
-                    prev = digest
+                for entries, extra_sql in batches:
+                    conn.execute("SAVEPOINT batch")
+                    try:
+                        for sql, args in extra_sql:
+                            conn.execute(sql, args)
+                        seqs, last = [], prev
+                        for e in entries:
+                            values = {k: getattr(e, k) for k in ENTRY_FIELDS}
+                            values["time"] = stamp
+                            values["detail"] = json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
+                            digest = chain_hash(last, values)
+                            seqs.append(conn.execute(INSERT_LOG, [values[k] for k in LOG_FIELDS] + [last, digest])
+                                        .lastrowid)
+                            last = digest
+                    except Exception as e:  # this batch only: its guard change or its entries failed
+                        conn.execute("ROLLBACK TO batch")
+                        conn.execute("RELEASE batch")
+                        outcomes.append(_unavailable(e) if isinstance(e, sqlite3.Error) else e)
+                        continue
+                    conn.execute("RELEASE batch")
+                    outcomes.append(seqs)
+                    prev = last
                 conn.execute("COMMIT")
-                return seqs
+                return outcomes
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise GuardUnavailable(f"Åtkomstloggen kan inte skrivas ({e}). Ingen information visas.",
-                                   code="log_unavailable") from e
-
-    async def append(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
-        """Durably log before returning data; runs on the single writer thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self.append_sync, entries, list(extra_sql))
+            return [_unavailable(e)] * len(batches)
 
     def admin_change(self, by: str, action: str, patient_id: str | None, sql: list, **detail) -> None:
         """Local administration (CLI, demo seed) is logged like a clinician's action, in the same commit."""
@@ -258,6 +295,27 @@ class GuardStore:
 LOG_FIELDS = ("request_id", "time", "user_id", "assignment_id", "assignment_name", "user_care_unit_id",
               "user_care_provider_id", "patient_id", "activity", "action", "purpose",
               "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count", "detail")
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(LogEntry))
+INSERT_LOG = (f"insert into access_log ({', '.join(LOG_FIELDS)}, prev_hash, hash) "
+              f"values ({', '.join('?' * (len(LOG_FIELDS) + 2))})")
+
+
+def _unavailable(error: sqlite3.Error) -> GuardUnavailable:
+    failure = GuardUnavailable(f"Åtkomstloggen kan inte skrivas ({error}). Ingen information visas.",
+                               code="log_unavailable")
+    failure.__cause__ = error
+    return failure
+
+
+def _settle(done: asyncio.Future, outcome) -> None:
+    if done.cancelled():  # the caller went away; the entries are written all the same
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
 
 
 def chain_hash(prev: str, values: dict) -> str:
