@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextvars
 import cProfile
 import gc
@@ -144,6 +145,18 @@ def build(args) -> tuple[Core, web.Application, Stats]:
     app.middlewares.insert(0, timing(stats))
     add_routes(app, core, stats)
     return core, app, stats
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """For cProfile, which sees one thread: the core's worker jobs run on the event loop itself."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
 
 
 def instrument(core: Core, stats: Stats) -> None:
@@ -323,17 +336,12 @@ async def main() -> None:
     p.add_argument("--inline-decode", action="store_true",
                    help="decode every answer on the event loop (for cProfile, which sees one thread)")
     args = p.parse_args()
-    if args.inline_decode:
-        from npo_core import soap
-
-        soap.OFFLOAD_BYTES = 1 << 62
     core, app, stats = build(args)
     experiments = [x for x in args.experiment.split(",") if x]
     if experiments:
         import _experiments
 
         _experiments.apply(core, experiments)
-        _experiments.on_loop(experiments)
     if args.stall_sampler:
         stats.sampler = StallSampler(stats, args.stall_sampler)
     if args.slow_callbacks:
@@ -345,6 +353,8 @@ async def main() -> None:
         loop.slow_callback_duration = args.slow_callbacks
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if args.inline_decode:
+        core.worker = InlineExecutor()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     task = asyncio.create_task(ticker(stats, args.tick))

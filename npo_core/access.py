@@ -197,7 +197,7 @@ class AccessService:
 
     # -- reading -----------------------------------------------------------------
     async def read(self, session: Session, categorizations: set[str] | None = None) -> ReadResult:
-        assignment = self._actor(session)
+        self._actor(session)  # no assignment, nothing read
         ctx = self._patient(session)
         patient = ctx.patient
         request_id = str(uuid.uuid4())
@@ -209,16 +209,32 @@ class AccessService:
         contracts, not_enabled = self.core.contracts_in_use(categorizations)
         fetched = await self._fan_out(patient, contracts, request_id)
         statuses = [s for s, _ in fetched]
-        records = self._dedupe([r for _, recs in fetched for r in recs], patient)
+        # Dedupe, decide and sort grow with the answers: the worker does them, not the event loop.
+        shown, withheld, blocked_where = await self.core.off_loop(
+            self._decide, [r for _, recs in fetched for r in recs], session, ctx, consent, blocks, moment)
 
+        # A source's count is what it showed: a count of blocked records would say where they are.
+        shown_ids = {id(r) for r, _ in shown}
+        for status, recs in fetched:
+            status.records = sum(1 for r in recs if id(r) in shown_ids)
+        await self.core.guards.append(self._read_entries(session, request_id, shown, withheld))
+        return ReadResult(
+            patient=patient, records=[r for r, _ in shown], withheld=dict(withheld), sources=statuses,
+            not_enabled=not_enabled,
+            blocked_where=[{"care_provider_id": p, "care_provider_name": pn, "care_unit_id": u, "care_unit_name": un,
+                            "count": n} for (p, pn, u, un), n in sorted(blocked_where.items(), key=str)]
+            if ctx.reveal_blocked else [],
+            emergency=any(d.emergency for _, d in shown), request_id=request_id, patient_name=ctx.name)
+
+    def _decide(self, records: list[Record], session: Session, ctx, consent, blocks, moment):
+        """The PDL decision for every record, newest first; what is withheld is counted, never returned."""
         shown: list[tuple[Record, pdl.Decision]] = []
         withheld: Counter[str] = Counter()
         blocked_where: Counter[tuple] = Counter()
-        for record in records:
-            decision = pdl.decide(record, assignment=assignment, employee_id=session.clinician.hsa_id,
+        for record in self._dedupe(records, ctx.patient):
+            decision = pdl.decide(record, assignment=session.assignment, employee_id=session.clinician.hsa_id,
                                   consent=consent, relation_attested=ctx.relation_attested, blocks=blocks,
-                                  now=moment,
-                                  block_type_of_record=self.core.block_type_of(record))
+                                  now=moment, block_type_of_record=self.core.block_type_of(record))
             if decision.shown:
                 shown.append((record, decision))
             else:
@@ -226,21 +242,8 @@ class AccessService:
                 if decision.reason == pdl.BLOCKED:
                     blocked_where[(record.care_provider_id, record.care_provider_name,
                                    record.care_unit_id, record.care_unit_name)] += 1
-
-        # A source's count is what it showed: a count of blocked records would say where they are.
-        shown_ids = {id(r) for r, _ in shown}
-        for status, recs in fetched:
-            status.records = sum(1 for r in recs if id(r) in shown_ids)
-        await self.core.guards.append(self._read_entries(session, request_id, shown, withheld))
-        emergency_used = any(d.emergency for _, d in shown)
-        shown_records = sorted((r for r, _ in shown), key=lambda r: (r.time is None, r.time), reverse=True)
-        return ReadResult(
-            patient=patient, records=shown_records, withheld=dict(withheld), sources=statuses,
-            not_enabled=not_enabled,
-            blocked_where=[{"care_provider_id": p, "care_provider_name": pn, "care_unit_id": u, "care_unit_name": un,
-                            "count": n} for (p, pn, u, un), n in sorted(blocked_where.items(), key=str)]
-            if ctx.reveal_blocked else [],
-            emergency=emergency_used, request_id=request_id, patient_name=ctx.name)
+        shown.sort(key=lambda rd: (rd[0].time is None, rd[0].time), reverse=True)
+        return shown, withheld, blocked_where
 
     def _valid_consent(self, session: Session, patient: PatientId, moment) -> pdl.Consent | None:
         a = session.assignment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import functools
 import inspect
@@ -83,7 +84,19 @@ class Core:
         self.emergency_hours = emergency_hours
         self.schemas = SchemaSet(schema_bundle or default_bundle(registry.setting("schema_bundle")))
         self.http = None
+        self.worker = None  # both made by the web app's start-up (web.make_app)
         self.auth_methods = self._enabled_auth_methods()
+
+    @staticmethod
+    def make_worker() -> concurrent.futures.ThreadPoolExecutor:
+        """One thread for work that grows with a patient's answers (parse, validate, normalise, decide,
+        serialise), so the event loop stays responsive. One, because that work holds the GIL: more
+        threads time-slice it, finish every answer late, and make the loop wait longer for the GIL."""
+        return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-worker")
+
+    async def off_loop(self, fn, *args, **kwargs):
+        """Run CPU-bound work in the core's worker thread, in arrival order."""
+        return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
 
     @property
     def env(self):
@@ -161,7 +174,7 @@ class Core:
             timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id)
 
     async def decode(self, env, names, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
-        """Parse, validate where the environment is strict, normalise: off the loop when large."""
+        """Parse, validate where the environment is strict, normalise: in the worker, off the loop."""
         strict = env.validate_responses
 
         def work(data: bytes) -> Answer:
@@ -178,9 +191,7 @@ class Core:
             answer.records = [_named(r, source, names) for r in answer.records]
             return answer
 
-        if len(data) > soap.OFFLOAD_BYTES:
-            return await asyncio.get_running_loop().run_in_executor(None, work, data)
-        return work(data)
+        return await self.off_loop(work, data)
 
     def names(self):
         """The directory's care provider and care unit names, for headers that carry only HSA-ids."""
@@ -204,14 +215,25 @@ class Core:
 
     def render(self, template: str, *, request: web.Request | None = None, status: int = 200, **context):
         """Render a plugin template (autoescaped: producer text is data, never markup)."""
+        body = self._template_renderer(template, request, context)()
+        return web.Response(text=body, status=status, content_type="text/html")
+
+    async def render_in_worker(self, template: str, *, request: web.Request | None = None, status: int = 200,
+                               **context):
+        """The same for a page built from an overview: a heavy patient's page takes the loop too long."""
+        body = await self.off_loop(self._template_renderer(template, request, context))
+        return web.Response(text=body, status=status, content_type="text/html")
+
+    def _template_renderer(self, template: str, request: web.Request | None, context: dict):
+        """The session is looked up here, on the loop; what is returned only renders."""
         session = None
         if request is not None:
             try:
                 session = self.session_of(request)
             except NpoError:
                 session = None
-        body = self.templates.get_template(template).render(core=self, session=session, request=request, **context)
-        return web.Response(text=body, status=status, content_type="text/html")
+        return functools.partial(self.templates.get_template(template).render, core=self, session=session,
+                                 request=request, **context)
 
     @functools.cached_property
     def templates(self) -> jinja2.Environment:

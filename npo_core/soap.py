@@ -16,7 +16,6 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 REGISTRY_NS = "urn:riv:itintegration:registry:1"
 LOGICAL_ADDRESS = f"{{{REGISTRY_NS}}}LogicalAddress"
 MAX_BODY_BYTES = 15 * 1024 * 1024  # the national service platform's cap
-OFFLOAD_BYTES = 256 * 1024  # parse larger bodies off the event loop
 SENDER_HEADER = "x-vp-sender-id"
 ORIGINAL_CONSUMER_HEADER = "x-rivta-original-serviceconsumer-hsaid"
 CORRELATION_HEADER = "x-skltp-correlation-id"

@@ -105,18 +105,20 @@ def make_app(core: Core) -> web.Application:
     app = web.Application(middlewares=[errors, security_headers, csrf], client_max_size=MAX_REQUEST_BYTES)
     app[CORE_KEY] = core
 
-    async def http_client(app):
+    async def http_client_and_worker(app):
         env = core.env
         core.http = soap.make_session(pool_size=core.fan_out_width(), ssl_context=soap.client_ssl_context(
             env.client_cert, env.client_key, env.ca_bundle))
+        core.worker = core.make_worker()
         try:
             for result in core.pm.hook.startup(core=core):
                 await await_me_maybe(result)
             yield
         finally:
             await core.http.close()
+            core.worker.shutdown(wait=False, cancel_futures=True)
 
-    app.cleanup_ctx.append(http_client)
+    app.cleanup_ctx.append(http_client_and_worker)
     from .api import routes as api_routes
 
     app.add_routes(api_routes(core))

@@ -200,7 +200,7 @@ CONTRACT_IDS = sorted(REGISTRY.contracts)
 ADDRESSES = [p[4][0] for p in PROVIDERS]
 LIGHT_PATIENTS = [pid for pid, (_, kind) in PATIENTS.items() if kind != "heavy"]
 ANNA, ANNA_ASSIGNMENTS = CLINICIANS[0]
-HUGE = "x" * 300_000  # over soap.OFFLOAD_BYTES: the core decodes it off the event loop
+HUGE = "x" * 300_000  # a large text node: it must survive the trip through the worker thread
 WRONG_DATES = ["20261301", "20260230", "20260101246000", "2026-01-01", "2026-01-01T10:00:00", "2026", "0",
                "00000000", "99991231235959", "202601011", "1e10", "-20260101", "٢٠٢٦٠١٠١", " ", ""]
 
@@ -300,9 +300,13 @@ def mutated(contract_id: str, base: int, ops) -> tuple[str, bytes]:
 
 def stub_core():
     """Just what `_fetch_one` and `Core.decode` use: the decode path is the real one."""
-    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None))
+    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None), worker=WORKER)
+    core.off_loop = lambda fn, *args: Core.off_loop(core, fn, *args)
     core.decode = lambda env, names, contract, data, source: Core.decode(core, env, names, contract, data, source)
     return core
+
+
+WORKER = Core.make_worker()
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,6 @@ def _views(core):
     return sorted(core.reg.views.values(), key=lambda v: (v.order, v.title))
 
 
-def _view_of(core, record):
-    return next((v for v in _views(core) if record.information_type in v.categorizations), None)
-
-
 def _date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None
@@ -75,11 +71,32 @@ def _filtered(request, records):
     return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], state
 
 
+def _page_context(core) -> dict:
+    views = _views(core)
+    view_by_type: dict = {}
+    for view in views:  # the first view (in page order) that shows a type is the record's view
+        for categorization in view.categorizations:
+            view_by_type.setdefault(categorization, view)
+    return {"views": views, "reasons": REASON_TEXT, "status_text": STATUS_TEXT,
+            "view_of": lambda r: view_by_type.get(r.information_type)}
+
+
+def _by_set_and_alerts(views, records):
+    """The overview's records per information set, and the current alerts that go first."""
+    by_set = {v.slug: [r for r in records if r.information_type in v.categorizations] for v in views}
+    alerts = [r for r in records if any(v.prominent and r.information_type in v.categorizations and v.prominent(r)
+                                        for v in views)]
+    return by_set, alerts
+
+
 @hookimpl
 def register_routes(core):
     def page(template, request, **context):
-        return core.render(template, request=request, views=_views(core), reasons=REASON_TEXT,
-                           status_text=STATUS_TEXT, view_of=lambda r: _view_of(core, r), **context)
+        return core.render(template, request=request, **_page_context(core), **context)
+
+    async def overview_page(template, request, **context):
+        """A page of an overview: as long as the patient is heavy, so the worker renders it."""
+        return await core.render_in_worker(template, request=request, **_page_context(core), **context)
 
     async def start(request):
         session = core.session_of(request)
@@ -96,19 +113,16 @@ def register_routes(core):
 
     async def overview(request):
         result = await core.access.read(core.session_of(request))
-        by_set = {v.slug: [r for r in result.records if r.information_type in v.categorizations]
-                  for v in _views(core)}
-        alerts = [r for r in result.records if any(v.prominent and r.information_type in v.categorizations
-                                                    and v.prominent(r) for v in _views(core))]
-        return page("patient.html", request, result=result, by_set=by_set, alerts=alerts)
+        by_set, alerts = await core.off_loop(_by_set_and_alerts, _views(core), result.records)
+        return await overview_page("patient.html", request, result=result, by_set=by_set, alerts=alerts)
 
     async def information_set(request):
         view = core.reg.views.get(request.match_info["slug"])
         if view is None:
             raise NotFound("Det finns ingen sådan informationsmängd.")
         result = await core.access.read(core.session_of(request), set(view.categorizations))
-        rows, state = _filtered(request, result.records)
-        return page("set.html", request, result=result, view=view, rows=rows, state=state)
+        rows, state = await core.off_loop(_filtered, request, result.records)
+        return await overview_page("set.html", request, result=result, view=view, rows=rows, state=state)
 
     async def record(request):
         view = core.reg.views.get(request.match_info["slug"])
@@ -118,12 +132,12 @@ def register_routes(core):
         found = [r for r in result.records if r.id == request.match_info["record_id"]]
         if not found:  # not this patient's, not shown to you, or gone: the same answer for all three
             raise NotFound("Posten finns inte bland den information du kan se för patienten.")
-        return page("record.html", request, result=result, view=view, record=found[0])
+        return await overview_page("record.html", request, result=result, view=view, record=found[0])
 
     async def timeline(request):
         result = await core.access.read(core.session_of(request))
-        rows, state = _filtered(request, result.records)
-        return page("timeline.html", request, result=result, rows=rows, state=state)
+        rows, state = await core.off_loop(_filtered, request, result.records)
+        return await overview_page("timeline.html", request, result=result, rows=rows, state=state)
 
     async def month_calendar(request):
         result = await core.access.read(core.session_of(request))
@@ -139,7 +153,7 @@ def register_routes(core):
                 days.setdefault(r.time.day, []).append(r)
         prev_month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
         next_month = (first + dt.timedelta(days=32)).strftime("%Y-%m")
-        return page("calendar.html", request, result=result, weeks=calendar.Calendar().monthdayscalendar(year, month),
+        return await overview_page("calendar.html", request, result=result, weeks=calendar.Calendar().monthdayscalendar(year, month),
                     days=days, title=f"{MONTHS[month - 1]} {year}", prev_month=prev_month, next_month=next_month,
                     month=first.strftime("%Y-%m"))
 
