@@ -334,14 +334,9 @@ async def main() -> None:
     p.add_argument("--slow-callbacks", type=float, default=0.0,
                    help="asyncio debug mode: log every loop step longer than this many seconds to stderr")
     p.add_argument("--inline-decode", action="store_true",
-                   help="decode every answer on the event loop (for cProfile, which sees one thread)")
+                   help="run the core worker's jobs on the event loop (for cProfile, which sees one thread)")
     args = p.parse_args()
     core, app, stats = build(args)
-    experiments = [x for x in args.experiment.split(",") if x]
-    if experiments:
-        import _experiments
-
-        _experiments.apply(core, experiments)
     if args.stall_sampler:
         stats.sampler = StallSampler(stats, args.stall_sampler)
     if args.slow_callbacks:
@@ -355,6 +350,11 @@ async def main() -> None:
     await runner.setup()
     if args.inline_decode:
         core.worker = InlineExecutor()
+    experiments = [x for x in args.experiment.split(",") if x]  # after start-up, which may set what they change
+    if experiments:
+        import _experiments
+
+        _experiments.apply(core, experiments)
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     task = asyncio.create_task(ticker(stats, args.tick))

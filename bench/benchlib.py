@@ -210,8 +210,8 @@ def common_args(parser, *, runs: int = 3) -> None:
 def profile_arg(parser) -> None:
     parser.add_argument("--profile", default=None, metavar="FILE",
                         help="after the measured runs, one more run (not in the figures) with the npo server under "
-                             "cProfile and every answer decoded on the event loop (so one thread sees all the "
-                             "work); pstats to FILE")
+                             "cProfile and the core worker's jobs run on the event loop (so one thread sees all "
+                             "the work); pstats to FILE")
 
 
 def print_profile(path: str, top: int = 25) -> None:

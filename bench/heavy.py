@@ -142,10 +142,10 @@ def main() -> None:
                met=html_mpm <= 40, runs=per_run("html_ms_per_mb"))
     report.add("server time, GET /api/records", med("server", b.ms), "ms", runs=per_run("server", b.ms))
     report.add("  fan-out (fetch + decode every answer)", med("fan_out", b.ms), "ms", runs=per_run("fan_out", b.ms))
-    report.add("  dedupe + PDL decisions + sort, on the event loop", med("decide", b.ms), "ms",
+    report.add("  dedupe + PDL decisions + sort (core worker)", med("decide", b.ms), "ms",
                runs=per_run("decide", b.ms))
     report.add("  durable access-log append", med("log", b.ms), "ms")
-    report.add("  to_json + json.dumps of the answer, on the event loop", med("render", b.ms), "ms",
+    report.add("  serialising the answer to JSON (core worker)", med("render", b.ms), "ms",
                runs=per_run("render", b.ms))
     report.add("  slowest single decode (await)", med("decode_max", b.ms), "ms")
     report.add("server time, GET /patient (HTML)", med("html", b.ms), "ms", runs=per_run("html", b.ms))
