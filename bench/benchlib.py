@@ -334,6 +334,7 @@ class Http:
             connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=120),
             timeout=aiohttp.ClientTimeout(total=600))
         self.csrf = ""
+        self.patient: str | None = None  # named on every patient-scoped call, as a page of it would
 
     async def close(self):
         await self.session.close()
@@ -341,6 +342,11 @@ class Http:
     async def request(self, method: str, path: str, data: dict | None = None, *, expect: int | None = 200,
                       raw: bool = False):
         headers = {"X-CSRF-Token": self.csrf} if method == "POST" else {}
+        if self.patient and path.startswith(PATIENT_SCOPED):
+            if method == "POST":
+                data = {"patient_id": self.patient, **(data or {})}
+            elif "patient_id=" not in path:
+                path += f"{'&' if '?' in path else '?'}patient_id={self.patient}"
         async with self.session.request(method, self.base + path, json=data if method == "POST" else None,
                                         headers=headers) as resp:
             body = await resp.read()
@@ -364,13 +370,14 @@ class Http:
 
     async def open(self, patient: str, *, relation: bool = True) -> None:
         await self.post("/api/patient", {"patient_id": patient})
+        self.patient = patient
         if relation:
             await self.post("/api/relation")
 
     async def consent(self, patient: str) -> None:
         """Consent for the whole unit: other care providers' records become visible here."""
         await self.open(patient)
-        await self.post("/api/consent", {"whole_unit": True, "days": 365}, expect=201)
+        await self.post("/api/consent", {"whole_unit": True, "days": 365}, expect=None)
 
     async def records(self, query: str = ""):
         """(server seconds, client seconds, JSON, body bytes) of one overview."""
@@ -379,10 +386,14 @@ class Http:
         wall = time.perf_counter() - t0
         return float(resp.headers.get("X-Bench-Server-Seconds", "nan")), wall, json.loads(body), len(body)
 
-    async def page(self, path: str = "/patient"):
+    async def page(self, path: str | None = None):
+        path = path or f"/patient/{self.patient}"
         t0 = time.perf_counter()
         resp, body = await self.get(path, raw=True)
         return float(resp.headers.get("X-Bench-Server-Seconds", "nan")), time.perf_counter() - t0, len(body)
+
+
+PATIENT_SCOPED = ("/api/relation", "/api/consent", "/api/emergency", "/api/blocked/", "/api/records", "/api/sets")
 
 
 async def bench_get(base: str, path: str) -> dict:

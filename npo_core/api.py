@@ -20,7 +20,7 @@ def session_json(session: Session) -> dict:
         "clinician": {"hsa_id": session.clinician.hsa_id, "name": session.clinician.name},
         "assignment": a.__dict__ if a else None,
         "assignments": [x.__dict__ for x in session.usable_assignments],
-        "patient": session.patient.patient.id if session.patient else None,
+        "patients": list(session.patients),
         "csrf_token": session.csrf_token,
     }
 
@@ -50,6 +50,10 @@ class Endpoint:
     body: dict | None = None  # JSON Schema properties of the request body
     required: tuple[str, ...] = ()
     status: int = 200  # the success status
+    query: tuple[tuple[str, bool], ...] = ()  # (query parameter, required)
+
+
+PATIENT = (("patient_id", True),)  # every patient-scoped GET names its patient
 
 
 def endpoints(core) -> list[Endpoint]:
@@ -69,7 +73,8 @@ def endpoints(core) -> list[Endpoint]:
         return web.json_response({"patient": ctx.patient.id, "kind": ctx.patient.kind, "name": ctx.name})
 
     async def attest_relation(request):
-        await core.access.attest_relation(core.session_of(request))
+        data = await body_json(request)
+        await core.access.attest_relation(core.session_of(request), data.get("patient_id"))
         return web.json_response({"relation_attested": True})
 
     async def register_consent(request):
@@ -78,34 +83,33 @@ def endpoints(core) -> list[Endpoint]:
         whole_unit = data.get("whole_unit", True)
         if not isinstance(whole_unit, bool):
             raise BadRequest("whole_unit ska vara true eller false.")
-        cid = await core.access.register_consent(
-            session, emergency=False, whole_unit=whole_unit, days=_int(data, "days"),
+        cid, existing = await core.access.register_consent(
+            session, data.get("patient_id"), emergency=False, whole_unit=whole_unit, days=_int(data, "days"),
             represented_by=_str(data, "represented_by", required=False))
-        return web.json_response({"consent_id": cid}, status=201)
+        return web.json_response({"consent_id": cid, "existing": existing}, status=200 if existing else 201)
 
     async def list_consents(request):
-        session = core.session_of(request)
-        ctx = core.access._patient(session)
-        mine = [c for c in core.guards.consent_rows(ctx.patient.id)
-                if c["care_provider_id"] == session.assignment.care_provider_id]
-        return web.json_response(mine)
+        rows = await core.access.consents(core.session_of(request), request.query.get("patient_id"))
+        return web.json_response(rows)
 
     async def end_consent(request):
         how = request.match_info["how"]
         if how not in ("cancel", "annul"):
             raise NotFound("Okänd åtgärd.")
-        await core.access.end_consent(core.session_of(request), request.match_info["id"], how)
+        data = await body_json(request)
+        await core.access.end_consent(core.session_of(request), data.get("patient_id"), request.match_info["id"], how)
         return web.json_response({"ended": how})
 
     async def emergency(request):
         data = await body_json(request)
-        cid = await core.access.register_consent(core.session_of(request), emergency=True, whole_unit=False,
-                                                 days=None, reason=_str(data, "reason", required=False))
-        return web.json_response({"consent_id": cid}, status=201)
+        cid, existing = await core.access.register_consent(
+            core.session_of(request), data.get("patient_id"), emergency=True, whole_unit=False, days=None,
+            reason=_str(data, "reason", required=False))
+        return web.json_response({"consent_id": cid, "existing": existing}, status=200 if existing else 201)
 
     async def reveal_blocked(request):
         data = await body_json(request)
-        await core.access.reveal_blocked(core.session_of(request), _str(data, "basis"),
+        await core.access.reveal_blocked(core.session_of(request), data.get("patient_id"), _str(data, "basis"),
                                          _str(data, "reason", required=False))
         return web.json_response({"revealed": True})
 
@@ -115,8 +119,8 @@ def endpoints(core) -> list[Endpoint]:
         if not isinstance(days, (int, float)) or isinstance(days, bool):
             raise BadRequest("days ska vara ett tal.")
         ids = await core.access.open_blocked(
-            core.session_of(request), _str(data, "care_provider_id"), _str(data, "care_unit_id", required=False),
-            _str(data, "basis"), _str(data, "reason", required=False), days)
+            core.session_of(request), data.get("patient_id"), _str(data, "care_provider_id"),
+            _str(data, "care_unit_id", required=False), _str(data, "basis"), _str(data, "reason", required=False), days)
         return web.json_response({"opened_blocks": ids})
 
     async def records(request):
@@ -128,13 +132,13 @@ def endpoints(core) -> list[Endpoint]:
             if view is None:
                 raise NotFound(f"Okänd informationsmängd: {wanted}")
             categorizations = set(view.categorizations)
-        result = await core.access.read(session, categorizations)
+        result = await core.access.read(session, request.query.get("patient_id"), categorizations)
         # Tens of MB for a heavy patient: serialised in the worker, with orjson.
         body = await core.off_loop(lambda: orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS))
         return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     async def sets(request):
-        core.session_of(request)
+        core.access.context(core.session_of(request), request.query.get("patient_id"))
         enabled = core.registry.enabled_contracts(core.env_name)
         return web.json_response([
             {"slug": v.slug, "title": v.title, "categorizations": list(v.categorizations),
@@ -159,23 +163,31 @@ def endpoints(core) -> list[Endpoint]:
                  {"assignment_id": text}, ("assignment_id",)),
         Endpoint("POST", "/api/patient", open_patient, "Open a patient: id validated, TGP asked, search logged",
                  {"patient_id": text}, ("patient_id",)),
-        Endpoint("POST", "/api/relation", attest_relation, "Attest a current care relation (logged)"),
-        Endpoint("POST", "/api/consent", register_consent, "Register the patient's consent (logged)",
-                 {"whole_unit": {"type": "boolean"}, "days": {"type": "integer", "minimum": 1, "maximum": 365},
-                  "represented_by": text}, status=201),
-        Endpoint("GET", "/api/consents", list_consents, "Consents for the patient at your care provider"),
-        Endpoint("POST", "/api/consents/{id}/{how}", end_consent, "Cancel or annul a consent (how: cancel|annul)"),
+        Endpoint("POST", "/api/relation", attest_relation, "Attest a current care relation (logged)",
+                 {"patient_id": text}, ("patient_id",)),
+        Endpoint("POST", "/api/consent", register_consent,
+                 "Register the patient's consent (logged); a valid one is reused (200, existing: true)",
+                 {"patient_id": text, "whole_unit": {"type": "boolean"},
+                  "days": {"type": "integer", "minimum": 1, "maximum": 365}, "represented_by": text},
+                 ("patient_id",), status=201),
+        Endpoint("GET", "/api/consents", list_consents, "Consents for the patient at your care provider (logged)",
+                 query=PATIENT),
+        Endpoint("POST", "/api/consents/{id}/{how}", end_consent, "Cancel or annul a consent (how: cancel|annul)",
+                 {"patient_id": text}, ("patient_id",)),
         Endpoint("POST", "/api/emergency", emergency, "Emergency access with a mandatory reason (logged)",
-                 {"reason": text}, ("reason",), status=201),
+                 {"patient_id": text, "reason": text}, ("patient_id", "reason"), status=201),
         Endpoint("POST", "/api/blocked/reveal", reveal_blocked, "Active choice 1: show where blocked information is",
-                 {"basis": {"type": "string", "enum": ["PatientsConsent", "Emergency"]}, "reason": text}, ("basis",)),
+                 {"patient_id": text, "basis": {"type": "string", "enum": ["PatientsConsent", "Emergency"]},
+                  "reason": text}, ("patient_id", "basis")),
         Endpoint("POST", "/api/blocked/open", open_blocked, "Active choice 2: open blocked information at one place",
-                 {"care_provider_id": text, "care_unit_id": text,
+                 {"patient_id": text, "care_provider_id": text, "care_unit_id": text,
                   "basis": {"type": "string", "enum": ["PatientsConsent", "Emergency"]}, "reason": text,
                   "days": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 7}},
-                 ("care_provider_id", "basis")),
-        Endpoint("GET", "/api/records", records, "Records shown, withheld counts with reasons, per-source status"),
-        Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here"),
+                 ("patient_id", "care_provider_id", "basis")),
+        Endpoint("GET", "/api/records", records,
+                 "Records shown, withheld counts with reasons, completeness per set, per-source status",
+                 query=PATIENT + (("set", False),)),
+        Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here", query=PATIENT),
         Endpoint("GET", "/api/status", status, "Operational status per source system and contract"),
         Endpoint("POST", "/api/logout", logout, "End the session"),
     ]
@@ -191,12 +203,16 @@ def openapi(core, eps: list[Endpoint]) -> dict:
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "503": {"description": "A guard (consent, block, access log) is unavailable: nothing is shown",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+        if ep.status == 201:  # consent and emergency: a valid one already registered is reused
+            op["responses"]["200"] = {"description": "An existing valid one was reused",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}
         params = [p.strip("{}") for p in ep.path.split("/") if p.startswith("{")]
         if params:
             op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                                 for p in params]
-        if ep.path == "/api/records":
-            op["parameters"] = [{"name": "set", "in": "query", "required": False, "schema": {"type": "string"}}]
+        if ep.query:
+            op["parameters"] = [{"name": name, "in": "query", "required": required, "schema": {"type": "string"}}
+                                for name, required in ep.query]
         if ep.method == "POST":
             op["parameters"] = op.get("parameters", []) + [
                 {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}]

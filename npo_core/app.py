@@ -19,8 +19,10 @@ from aiohttp import web
 from . import soap
 from .access import AccessService
 from .contract import SWEDEN, Answer, Contract, Query, Record
+from .decoding import account_answer, decode_payload  # noqa: F401  (account_answer: for the CLI)
 from .engagement import EngagementIndex
 from .errors import ContractError, NpoError, StartupError
+from .identity import normalise_hsa_id
 from .plugins import collect, make_plugin_manager
 from .registry import Registry, SourceSystem
 from .schemas import SchemaSet, default_bundle
@@ -44,9 +46,20 @@ class Monitor:
 
     def __init__(self, keep: int = 200):
         self._events: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=keep))
+        self._last_problem: dict[tuple[str, str], dict] = {}
+        self._owner_mismatches: dict[tuple[str, str], int] = defaultdict(int)
+
+    def owner_mismatch(self, logical_address: str, contract: str, count: int) -> None:
+        """Records a source sent under a care provider it is neither registered nor indexed for."""
+        self._owner_mismatches[(logical_address, contract)] += count
 
     def record(self, status) -> None:
         self._events[(status.logical_address, status.contract)].append((time.time(), status.status, status.seconds))
+        if status.status not in ("ok", "info"):  # what support needs: the producer's own codes
+            self._last_problem[(status.logical_address, status.contract)] = {
+                "time": dt.datetime.now(SWEDEN).isoformat(timespec="seconds"), "status": status.status,
+                "message": status.message, "error_code": status.error_code, "log_id": status.log_id,
+                "unread": status.unread}
 
     def summary(self) -> list[dict]:
         out = []
@@ -59,6 +72,8 @@ class Monitor:
                 "last_success": dt.datetime.fromtimestamp(max(e[0] for e in ok), SWEDEN).isoformat(timespec="seconds")
                 if ok else None,
                 "median_seconds": latencies[len(latencies) // 2] if latencies else None,
+                "last_problem": self._last_problem.get((address, contract)),
+                "owner_mismatches": self._owner_mismatches.get((address, contract), 0),
             })
         return out
 
@@ -164,14 +179,15 @@ class Core:
 
     # -- talking to producers --------------------------------------------------------
     async def call(self, env, contract: Contract, source: SourceSystem, address: str, query: Query,
-                   request_id: str) -> bytes:
+                   request_id: str, budgets: tuple = ()) -> bytes:
         if not (source.endpoint or env.base_url):
             raise NpoError(f"Environment {env.name} has no service platform URL (npo env set {env.name} base_url ...).")
         url = source.endpoint or f"{env.base_url.rstrip('/')}/{contract.service_path}"
         return await soap.call(
             self.http, url, soap_action=contract.soap_action, logical_address=address,
             payload=contract.build_request(query), consumer_hsa_id=env.npo_hsa_id,
-            timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id)
+            timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id,
+            budgets=budgets)
 
     async def decode(self, env, names, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
         """Parse, validate where the environment is strict, normalise: in the worker, off the loop."""
@@ -184,10 +200,7 @@ class Core:
                                     f"({etree.QName(element).namespace}).", code="wrong_response")
             if strict:
                 self.schemas.validate(contract, element)
-            try:
-                answer = contract.parse_response(element)
-            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:  # the plugin met odd data
-                raise ContractError(f"Svaret kunde inte tolkas ({type(e).__name__}).", code="unparseable") from e
+            answer = decode_payload(contract, element)
             answer.records = [_named(r, source, names) for r in answer.records]
             return answer
 
@@ -248,12 +261,18 @@ class Core:
 
 
 def _named(record: Record, source: SourceSystem, names) -> Record:
-    """Fill in names the header does not carry, from the registry's directory."""
+    """At the edge, once: owner ids in their canonical form (or marked unreadable), the address npo really
+    called, and names the header does not carry, from the registry's directory."""
     providers, units = names
+    sent = [v if v and v.strip() else None for v in (record.care_provider_id, record.care_unit_id)]
+    provider_id, unit_id = (normalise_hsa_id(v) for v in sent)
+    readable = all(v is None or n is not None for v, n in zip(sent, (provider_id, unit_id)))
     from dataclasses import replace
     return replace(
         record,
-        care_provider_name=record.care_provider_name or providers.get(record.care_provider_id or ""),
-        care_unit_name=record.care_unit_name or units.get(record.care_unit_id or ""),
+        care_provider_id=provider_id, care_unit_id=unit_id, owner_readable=readable,
+        care_provider_name=record.care_provider_name or providers.get(provider_id or ""),
+        care_unit_name=record.care_unit_name or units.get(unit_id or ""),
         source_system=record.source_system or source.logical_address,
+        source_address=source.logical_address,
     )

@@ -112,6 +112,8 @@ class Record:
     nullified: bool = False
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     patient_id: str | None = None
+    owner_readable: bool = True  # False: a provider or unit id was sent that is not an HSA-id
+    source_address: str | None = None  # the logical address npo called: who really sent the record
 
     @property
     def has_owner(self) -> bool:
@@ -138,6 +140,9 @@ class Answer:
     result_code: str = "OK"  # OK | INFO | ERROR
     message: str | None = None
     has_more: list[tuple[str, str]] = field(default_factory=list)  # (logical address, reference)
+    error_code: str | None = None  # the producer's errorCode, with ERROR and INFO
+    log_id: str | None = None  # the producer's logId: what its support asks for
+    unread: list[dict] = field(default_factory=list)  # [{"element", "reason", "count"}]: not turned into records
 
 
 class Contract:
@@ -154,6 +159,10 @@ class Contract:
     categorization: ClassVar[str]  # engagement-index categorization, e.g. "dia"
     title: ClassVar[str]  # Swedish name of the information set
     block_information_type: ClassVar[str | None] = None  # "lak" or "upp" where blocks may exclude it
+    # The response's record-level child (local name, responder namespace), e.g. "diagnosis": the core
+    # accounts for every other child, so nothing a producer sends disappears without a word.
+    record_element: ClassVar[str | None] = None
+    envelope_elements: ClassVar[tuple[str, ...]] = ("result", "hasMore")  # children that are not records
     plugin: str = "?"  # stamped by the core at registration
 
     @property

@@ -7,13 +7,13 @@ so a producer an operator removed is never asked, whatever an index says.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
 from . import soap
 from .errors import ContractError
-from .identity import PatientId
+from .identity import PatientId, normalise_hsa_id
 
 NS = "urn:riv:itintegration:engagementindex:FindContentResponder:1"
 CORE = "urn:riv:itintegration:engagementindex:1"
@@ -86,16 +86,19 @@ class EngagementIndex:
     def __init__(self, core):
         self.core = core
 
-    async def lookup(self, env, patient: PatientId, contracts, request_id: str) -> tuple[dict, list]:
-        """({contract id: [SourceSystem]}, [(service domain, error message)])."""
+    async def lookup(self, env, patient: PatientId, contracts, request_id: str) -> tuple[dict, list, list]:
+        """({contract id: [SourceSystem]}, [(service domain, error message)], [(contract id, Engagement)]).
+
+        The third list holds what the index lists but the registry does not know for the contract: those
+        producers are not called, and the read says so instead of leaving their records silently out."""
         producers = self.core.registry.sources_by_contract(env.name)
         registered = {c.id: {s.logical_address: s for s in producers.get(c.id, [])} for c in contracts}
         if not env.engagement_index:  # the registry's own index: every registered producer of the contract
-            return {cid: list(sources.values()) for cid, sources in registered.items()}, []
+            return {cid: list(sources.values()) for cid, sources in registered.items()}, [], []
         domains = sorted({domain_uri(c) for c in contracts})
         answers = await asyncio.gather(*(self._find(env, patient, d, request_id) for d in domains),
                                        return_exceptions=True)
-        found: dict[str, set[tuple[str, str]]] = {}
+        found: dict[str, list[Engagement]] = {}
         failures = []
         for domain, answer in zip(domains, answers):
             if isinstance(answer, ContractError):
@@ -103,13 +106,20 @@ class EngagementIndex:
                 continue
             if isinstance(answer, BaseException):
                 raise answer
-            found[domain] = {(e.categorization, e.logical_address) for e in answer if e.patient_id == patient.id}
-        result = {}
+            found[domain] = [e for e in answer if e.patient_id == patient.id]
+        result, unknown = {}, []
         for contract in contracts:
-            hits = found.get(domain_uri(contract), set())
-            addresses = {address for cat, address in hits if cat in contract.categorizations}
-            result[contract.id] = [s for a, s in registered[contract.id].items() if a in addresses]
-        return result, failures
+            hits = [e for e in found.get(domain_uri(contract), []) if e.categorization in contract.categorizations]
+            controllers: dict[str, set[str]] = {}
+            for e in hits:
+                controllers.setdefault(e.logical_address, set()).update(
+                    c for c in (normalise_hsa_id(e.data_controller),) if c)
+            known = registered[contract.id]
+            result[contract.id] = [replace(known[a], data_controllers=tuple(sorted(cs)))
+                                   for a, cs in controllers.items() if a in known]
+            unknown.extend((contract.id, e) for e in {e.logical_address: e for e in hits}.values()
+                           if e.logical_address not in known)
+        return result, failures, unknown
 
     async def _find(self, env, patient: PatientId, domain: str, request_id: str) -> list[Engagement]:
         if not env.base_url:

@@ -63,3 +63,10 @@ class ContractError(NpoError):
 
     status = 502
     code = "contract_error"
+
+
+class GuardsChanged(NpoError):
+    """A consent, block or revoke of the patient changed after a read decided: decide again."""
+
+    status = 409
+    code = "guards_changed"

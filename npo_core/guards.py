@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .contract import SWEDEN
-from .errors import GuardUnavailable, NotFound, BadRequest
+from .errors import BadRequest, GuardsChanged, GuardUnavailable, NotFound, NpoError, StartupError
+from .identity import normalise_hsa_id
 from .pdl import Block, Consent, TemporaryRevoke
 from .registry import connect
 
@@ -69,7 +70,7 @@ class GuardStore:
         self._read = connect(self.path)  # registry migrations already created the tables
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-log")
         self._wdb = None
-        self._queue: list[tuple[list[LogEntry], list, asyncio.Future]] = []
+        self._queue: list[tuple[list[LogEntry], list, tuple | None, asyncio.Future]] = []
         self._queue_lock = threading.Lock()
 
     def close(self) -> None:
@@ -84,13 +85,17 @@ class GuardStore:
 
     def append_sync(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
         """Append entries (and any guard change they record) in one durable transaction."""
-        [outcome] = self._commit([(entries, list(extra_sql))])
+        [outcome] = self._commit([(entries, list(extra_sql), None)])
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    async def append(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = ()) -> list[int]:
+    async def append(self, entries: list[LogEntry], extra_sql: list[tuple[str, list]] = (),
+                     decided_on: "GuardSnapshot | None" = None) -> list[int]:
         """Durably log before returning data; runs on the single writer thread.
+
+        `decided_on`: the guards a read decided on. If the patient's guards changed since, nothing
+        is written and GuardsChanged is raised, so the read decides again on the guards as they are.
 
         Group commit: appends that arrive while the writer is busy share its next transaction (one
         fsync for all), each in a savepoint of its own so that one caller's failing guard change
@@ -98,7 +103,8 @@ class GuardStore:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         with self._queue_lock:
-            self._queue.append((entries, list(extra_sql), done))
+            self._queue.append((entries, list(extra_sql), decided_on and (decided_on.patient_id, decided_on.epoch),
+                                done))
         self._writer.submit(self._drain, loop)
         return await done
 
@@ -108,14 +114,17 @@ class GuardStore:
         if not batch:  # an earlier drain took these appends along
             return
         try:
-            outcomes = self._commit([(entries, sql) for entries, sql, _ in batch])
+            outcomes = self._commit([(entries, sql, expect) for entries, sql, expect, _ in batch])
         except BaseException as e:  # never leave a caller waiting: it would wait with the data in hand
             outcomes = [e] * len(batch)
-        for (_, _, done), outcome in zip(batch, outcomes):
+        for (_, _, _, done), outcome in zip(batch, outcomes):
             loop.call_soon_threadsafe(_settle, done, outcome)
 
-    def _commit(self, batches: list[tuple[list[LogEntry], list]]) -> list:
-        """One transaction for all batches, a savepoint each; per batch its row ids or its exception."""
+    def _commit(self, batches: list[tuple[list[LogEntry], list, tuple | None]]) -> list:
+        """One transaction for all batches, a savepoint each; per batch its row ids or its exception.
+
+        A batch's expectation (patient id, guard epoch) is checked inside the transaction, after the
+        batches before it: no guard change can slip between that check and the entries' commit."""
         conn = self._write_db().conn
         outcomes: list = []
         try:
@@ -124,9 +133,11 @@ class GuardStore:
                 row = conn.execute("select hash from access_log order by seq desc limit 1").fetchone()
                 prev = row[0] if row else GENESIS
                 stamp = _ts(now())
-                for entries, extra_sql in batches:
+                for entries, extra_sql, expect in batches:
                     conn.execute("SAVEPOINT batch")
                     try:
+                        if expect is not None and _epoch(conn, expect[0]) != expect[1]:
+                            raise GuardsChanged("Samtycken eller spärrar ändrades under läsningen.")
                         for sql, args in extra_sql:
                             conn.execute(sql, args)
                         seqs, last = [], prev
@@ -182,6 +193,30 @@ class GuardStore:
         except sqlite3.Error as e:
             raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
 
+    # -- what a read decides on -------------------------------------------------
+    def snapshot(self, patient_id: str, care_provider_id: str) -> "GuardSnapshot":
+        """The patient's consents at one care provider and all their blocks, read in one transaction
+        together with the guard epoch that the log transaction checks again."""
+        conn = self._read.conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                epoch = _epoch(conn, patient_id)
+                return GuardSnapshot(patient_id, epoch, self.consents_for(patient_id, care_provider_id),
+                                     self.blocks_for(patient_id), self.revoke_rows(patient_id))
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Spärrar och samtycken kan inte läsas ({e}). Ingen skyddad information visas.",
+                                   code="guard_unavailable") from e
+
+    def revoke_rows(self, patient_id: str) -> list[dict]:
+        """The patient's temporary revokes with their block's owner: what has been opened, by whom, until when."""
+        return self._rows(
+            "select r.*, b.block_type, b.care_provider_id as block_care_provider_id, "
+            "b.care_unit_id as block_care_unit_id from temporary_revokes r join blocks b on b.id = r.block_id "
+            "where b.patient_id = ? and b.cancelled_at is null order by r.registered_at", [patient_id], "Spärrarna")
+
     # -- consents --------------------------------------------------------------
     def consents_for(self, patient_id: str, care_provider_id: str) -> list[Consent]:
         try:
@@ -189,7 +224,7 @@ class GuardStore:
                 "select * from consents where patient_id = ? and care_provider_id = ?", [patient_id, care_provider_id])
             return [Consent(r["id"], r["assertion_type"], r["patient_id"], r["care_provider_id"], r["care_unit_id"],
                             r["employee_id"], _dt(r["start"]), _dt(r["end"]), bool(r["cancelled_at"]),
-                            bool(r["annulled_at"])) for r in rows]
+                            bool(r["annulled_at"]), r["registered_by"]) for r in rows]
         except (sqlite3.Error, ValueError) as e:  # an unreadable consent is as bad as none readable
             raise GuardUnavailable(f"Samtyckena kan inte läsas ({e}). Ingen information från andra vårdgivare visas.",
                                    code="consent_unavailable") from e
@@ -282,7 +317,9 @@ class GuardStore:
                         f"select * from temporary_revokes where block_id in ({','.join('?' * len(ids))})", ids):
                     revokes.setdefault(r["block_id"], []).append(
                         TemporaryRevoke(r["care_unit_id"], r["employee_id"], _dt(r["end"]), r["reason"]))
-            return [Block(r["id"], r["block_type"], r["patient_id"], r["care_provider_id"], r["care_unit_id"],
+            # Compared with records' ids in the same canonical form (identity.normalise_hsa_id).
+            return [Block(r["id"], r["block_type"], r["patient_id"], _canonical(r["care_provider_id"]),
+                          _canonical(r["care_unit_id"]),
                           dt.date.fromisoformat(r["info_start"]) if r["info_start"] else None,
                           dt.date.fromisoformat(r["info_end"]) if r["info_end"] else None,
                           frozenset(json.loads(r["excluded_types"] or "[]")),
@@ -300,6 +337,26 @@ LOG_FIELDS = ("request_id", "time", "user_id", "assignment_id", "assignment_name
 ENTRY_FIELDS = tuple(f.name for f in fields(LogEntry))
 INSERT_LOG = (f"insert into access_log ({', '.join(LOG_FIELDS)}, prev_hash, hash) "
               f"values ({', '.join('?' * (len(LOG_FIELDS) + 2))})")
+
+
+def _canonical(hsa_id: str | None) -> str | None:
+    return normalise_hsa_id(hsa_id) or hsa_id
+
+
+@dataclass(frozen=True)
+class GuardSnapshot:
+    """The guards one read decided on, and the epoch they had."""
+
+    patient_id: str
+    epoch: int
+    consents: list[Consent]
+    blocks: list[Block]
+    revokes: list[dict]
+
+
+def _epoch(conn: sqlite3.Connection, patient_id: str) -> int:
+    row = conn.execute("select n from guard_epoch where patient_id = ?", [patient_id]).fetchone()
+    return row[0] if row else 0
 
 
 def _unavailable(error: sqlite3.Error) -> GuardUnavailable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import BadRequest, InvalidPatientId
@@ -14,6 +15,9 @@ NATIONAL_RESERVNUMMER_OID = "1.2.752.129.2.1.3.2"
 HSA_ID_OID = "1.2.752.129.2.1.4.1"
 
 _HSA_ID = re.compile(r"SE[0-9]{10,12}-[A-Za-z0-9]{1,20}")
+# Any form the national catalogues use for care providers and units (SE..., TSTNMT..., T_SERVICES_...):
+# letters, digits and underscores in parts joined by hyphens. No white space, nothing invisible.
+_WIRE_HSA_ID = re.compile(r"[A-Z0-9_]{2,40}(?:-[A-Z0-9_]{1,40})+")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -95,6 +99,19 @@ def parse_patient_id(
     if born > today:
         raise InvalidPatientId("Födelsedatumet ligger i framtiden.")
     return PatientId(digits, root)
+
+
+def normalise_hsa_id(value: str | None) -> str | None:
+    """An HSA-id as a producer sent it, in its one canonical form; None when it cannot be read.
+
+    The form blocks are matched in: NFKC, invisible format characters (U+200B, U+FEFF, ...) and
+    surrounding white space removed, upper case. What is still not an HSA-id is unreadable, and a
+    record with an unreadable owner is withheld, never compared as a string that happens to differ."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in unicodedata.normalize("NFKC", value) if unicodedata.category(ch) != "Cf")
+    text = text.strip().upper()
+    return text if len(text) <= 64 and _WIRE_HSA_ID.fullmatch(text) else None
 
 
 def check_hsa_id(value: str) -> str:

@@ -168,3 +168,20 @@ def m004_feedback(db: Database):
          "happened": str},
         pk="id",
     )
+
+
+@migrations()
+def m005_guard_epoch(db: Database):
+    """A per-patient counter that every change of a consent, block or temporary revoke bumps.
+
+    Triggers, so that every writer (clinicians, the CLI in another process, the demo seed) counts.
+    A read remembers the counter with the guards it decided on; its log transaction checks it again,
+    so a consent ended or a block added while producers answered is never missed."""
+    db.execute("create table guard_epoch (patient_id text primary key, n integer not null)")
+    bump = ("insert into guard_epoch (patient_id, n) values ({pid}, 1) "
+            "on conflict(patient_id) do update set n = n + 1;")
+    for table, pid in (("consents", "{row}.patient_id"), ("blocks", "{row}.patient_id"),
+                       ("temporary_revokes", "(select patient_id from blocks where id = {row}.block_id)")):
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            db.execute(f"create trigger {table}_{event}_epoch after {event} on {table} begin "
+                       f"{bump.format(pid=pid.format(row=row))} end")

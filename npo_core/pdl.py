@@ -18,6 +18,9 @@ SCOPE = "outside_assignment"
 NO_CONSENT = "no_consent"
 NO_RELATION = "no_care_relation"
 BLOCKED = "blocked"
+OTHER_PATIENT = "other_patient"
+OWNER_UNREADABLE = "owner_unreadable"
+OWNER_MISMATCH = "owner_mismatch"
 
 REASON_TEXT = {
     NO_OWNER: "Saknar vårdgivare eller vårdenhet (HSA-id) och kan därför inte visas i sammanhållen journalföring.",
@@ -25,6 +28,9 @@ REASON_TEXT = {
     NO_CONSENT: "Kräver patientens samtycke eller nödöppning.",
     NO_RELATION: "Kräver att du intygar en aktuell patientrelation.",
     BLOCKED: "Spärrad information.",
+    OTHER_PATIENT: "Gäller en annan patient och visas aldrig.",
+    OWNER_UNREADABLE: "Vårdgivarens eller vårdenhetens HSA-id kan inte läsas; posten räknas som spärrad.",
+    OWNER_MISMATCH: "Uppgiven vårdgivare stämmer inte med källan.",
 }
 
 
@@ -40,6 +46,7 @@ class Consent:
     end: dt.datetime | None
     cancelled: bool = False
     annulled: bool = False
+    registered_by: str | None = None
 
     def valid_for(self, assignment: Assignment, employee_id: str, patient_id: str, now: dt.datetime) -> bool:
         """TKB-Samtycke 7.4: not ended, not cancelled or annulled, and for this unit (or person)."""
@@ -76,31 +83,41 @@ class Block:
     revokes: tuple[TemporaryRevoke, ...] = ()
 
 
-def block_applies(block: Block, record: Record, block_type_of_record: str | None,
-                  assignment: Assignment, employee_id: str, now: dt.datetime) -> bool:
-    """CheckBlocks v4 semantics for one block and one record; undecidable means blocked."""
+# What one block does to one record for one clinician.
+NOT_COVERED, BLOCKS, LIFTED = "not_covered", "blocks", "lifted"
+
+
+def block_state(block: Block, record: Record, block_type_of_record: str | None,
+                assignment: Assignment, employee_id: str, now: dt.datetime) -> str:
+    """CheckBlocks v4 semantics for one block and one record; undecidable means blocked.
+
+    LIFTED: the block covers the record, but this clinician's temporary revoke opens it."""
     if block.block_type == "Inner":
         if record.care_unit_id != block.care_unit_id or assignment.care_unit_id == block.care_unit_id:
-            return False
+            return NOT_COVERED
     elif block.block_type == "Outer":
         if record.care_provider_id != block.care_provider_id or assignment.care_provider_id == block.care_provider_id:
-            return False
+            return NOT_COVERED
     else:
-        return True  # an unknown kind of block cannot be decided
+        return BLOCKS  # an unknown kind of block cannot be decided
     if block_type_of_record and block_type_of_record in block.excluded_types:
-        return False
+        return NOT_COVERED
+    if block.info_start or block.info_end:
+        when = record.block_time or record.time
+        if when is not None:
+            day = when.date()
+            if (block.info_start and day < block.info_start) or (block.info_end and day > block.info_end):
+                return NOT_COVERED
     for revoke in block.revokes:  # a matching, unexpired temporary revoke lifts the block whatever the time
         if (revoke.care_unit_id == assignment.care_unit_id and revoke.employee_id in (None, employee_id)
                 and now < revoke.end):
-            return False
-    if block.info_start or block.info_end:
-        when = record.block_time or record.time
-        if when is None:
-            return True
-        day = when.date()
-        if (block.info_start and day < block.info_start) or (block.info_end and day > block.info_end):
-            return False
-    return True
+            return LIFTED
+    return BLOCKS
+
+
+def block_applies(block: Block, record: Record, block_type_of_record: str | None,
+                  assignment: Assignment, employee_id: str, now: dt.datetime) -> bool:
+    return block_state(block, record, block_type_of_record, assignment, employee_id, now) == BLOCKS
 
 
 @dataclass(frozen=True)
@@ -108,33 +125,50 @@ class Decision:
     shown: bool
     reason: str | None = None
     emergency: bool = False  # shown only because of an emergency assertion
+    opened: bool = False  # shown only because the clinician opened a block (temporary revoke)
 
 
 def decide(record: Record, *, assignment: Assignment, employee_id: str, consent: Consent | None,
            relation_attested: bool, blocks: list[Block], now: dt.datetime,
-           block_type_of_record: str | None = None) -> Decision:
+           block_type_of_record: str | None = None, patient_id: str | None = None,
+           source_owners: frozenset[str] | None = None) -> Decision:
     """One record, one clinician: shown, or withheld with a reason.
 
     `blocks` are the patient's blocks; `consent` is the valid consent or emergency
-    assertion of this clinician for this patient, if any.
+    assertion of this clinician for this patient, if any. `patient_id` is the patient the read
+    is for, and `source_owners` the care providers the record's source is registered or indexed
+    for: what a producer writes about the patient and the owner is checked against both.
     """
+    if patient_id and record.patient_id and record.patient_id != patient_id:
+        return Decision(False, OTHER_PATIENT)
+    if not record.owner_readable:
+        return Decision(False, OWNER_UNREADABLE)
+    if source_owners is not None and record.care_provider_id and record.care_provider_id not in source_owners:
+        return Decision(False, OWNER_MISMATCH)
+    own_provider_source = source_owners is None or assignment.care_provider_id in source_owners
     if (record.care_unit_id and record.care_unit_id == assignment.care_unit_id
             and record.care_provider_id in (None, assignment.care_provider_id)):
+        if not own_provider_source:  # "your own unit" from another provider's source is not believed
+            return Decision(False, OWNER_MISMATCH)
         return Decision(True)  # own care unit (unit HSA-ids are unique; a contradicting provider is not trusted)
     if not record.has_owner:
         return Decision(False, NO_OWNER)
+    emergency = consent is not None and consent.assertion_type == "Emergency"
     same_provider = record.care_provider_id == assignment.care_provider_id
     if same_provider:
         if assignment.scope not in ("VG", "SJF"):
             return Decision(False, SCOPE)
+        # The national service asks for a current patient relation before any read beyond the own unit.
+        if not relation_attested and not emergency:
+            return Decision(False, NO_RELATION)
     else:
         if assignment.scope != "SJF":
             return Decision(False, SCOPE)
         if consent is None:
             return Decision(False, NO_CONSENT)
-        if not relation_attested and consent.assertion_type != "Emergency":
+        if not relation_attested and not emergency:
             return Decision(False, NO_RELATION)
-    if any(block_applies(b, record, block_type_of_record, assignment, employee_id, now) for b in blocks):
+    states = {block_state(b, record, block_type_of_record, assignment, employee_id, now) for b in blocks}
+    if BLOCKS in states:
         return Decision(False, BLOCKED)
-    return Decision(True, emergency=not same_provider and consent is not None
-                    and consent.assertion_type == "Emergency")
+    return Decision(True, emergency=not same_provider and emergency, opened=LIFTED in states)

@@ -102,6 +102,13 @@ class SourceSystem:
     care_provider_name: str
     name: str
     endpoint: str | None = None
+    # Care providers the engagement index names as data controller for this source (besides the registry's).
+    data_controllers: tuple[str, ...] = ()
+
+    @property
+    def owners(self) -> frozenset[str]:
+        """The care providers whose records this source may carry: a record claiming another is not believed."""
+        return frozenset((self.care_provider_id, *self.data_controllers))
 
 
 class Registry:

@@ -427,6 +427,7 @@ class Plan:
     ns: dict[str, str]
     request: list[RequestField]
     record_tag: str
+    record_element: str  # its local name: the core accounts for every other child of an answer
     response: list  # [tag, None] for the records, [tag, sample] for the rest
     result_code: str | None
     result_message: str | None
@@ -554,7 +555,7 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
         name=name, version=version, major=major, service_domain=service_domain, responder_ns=responder_ns,
         schema=Path(schema).as_posix(), wsdl=wsdl, soap_action=soap_action,
         standard_soap_action=soap_action == standard, ns=prefixes.mapping(), request=request,
-        record_tag=record_node.tag, response=response, result_code=result_code, result_message=result_message,
+        record_tag=record_node.tag, record_element=record_node.local, response=response, result_code=result_code, result_message=result_message,
         has_more=has_more, roles=roles, times=times, fill=fill, without_owner=without_owner, sample=sample,
         title=title or name.removeprefix("Get"),
         categorization=categorization or "x-" + snake.removeprefix("get_").replace("_", "-"),

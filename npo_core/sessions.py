@@ -11,6 +11,7 @@ from .identity import PatientId
 
 CARE_PURPOSE = "Vård och behandling"
 SCOPES = ("VE", "VG", "SJF")  # own care unit, own care provider, shared records
+MAX_OPEN_PATIENTS = 20  # tabs a clinician may keep open at once; bounded so a session stays small
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class Session:
     last_seen: float
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     assignment: Assignment | None = None
-    patient: PatientContext | None = None
+    # The patients open in this session, oldest first: each tab names its patient, none borrows another's.
+    patients: dict[str, PatientContext] = field(default_factory=dict)
 
     def choose_assignment(self, assignment_id: str) -> Assignment:
         for a in self.assignments:
@@ -67,9 +69,17 @@ class Session:
                 if a.purpose != CARE_PURPOSE:
                     raise Forbidden("Uppdraget har inte syftet Vård och behandling.", code="wrong_purpose")
                 self.assignment = a
-                self.patient = None  # a new assignment ends the patient context
+                self.patients.clear()  # a new assignment closes every open patient
                 return a
         raise Forbidden("Ej behörig: uppdraget finns inte för dig.", code="no_assignment")
+
+    def open_patient(self, context: PatientContext) -> PatientContext:
+        """Open (or reopen) a patient; the oldest is closed beyond MAX_OPEN_PATIENTS."""
+        self.patients.pop(context.patient.id, None)
+        self.patients[context.patient.id] = context
+        while len(self.patients) > MAX_OPEN_PATIENTS:
+            self.patients.pop(next(iter(self.patients)))
+        return context
 
     @property
     def usable_assignments(self) -> tuple[Assignment, ...]:

@@ -87,6 +87,18 @@ def unwrap(root: etree._Element) -> tuple[etree._Element, str | None]:
     return payload, (la.text or "").strip() if la is not None else None
 
 
+class ByteBudget:
+    """Bytes one source (over its follow-ups) or one read may still receive; shared by its calls."""
+
+    def __init__(self, limit: int, message: str):
+        self.left, self.message = limit, message
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ContractError(self.message, code="cut")
+
+
 @dataclass(frozen=True)
 class Timeouts:
     connect: float
@@ -113,8 +125,11 @@ def make_session(pool_size: int, ssl_context: ssl.SSLContext | None = None) -> a
 
 async def call(session: aiohttp.ClientSession, url: str, *, soap_action: str, logical_address: str,
                payload: etree._Element, consumer_hsa_id: str | None, timeouts: Timeouts,
-               correlation_id: str | None = None, limit: int = MAX_BODY_BYTES) -> bytes:
+               correlation_id: str | None = None, limit: int = MAX_BODY_BYTES, budgets: tuple = ()) -> bytes:
     """POST one request and return the raw body of a 200 answer; ContractError on any failure.
+
+    `budgets` (each with `take(n)`, raising ContractError when spent) count every byte received
+    against caps wider than one answer: one source's follow-ups, one whole read.
 
     Parsing is left to the caller, so a large body can be parsed off the event loop.
     """
@@ -127,12 +142,19 @@ async def call(session: aiohttp.ClientSession, url: str, *, soap_action: str, lo
     body = envelope(payload, logical_address)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
     try:
-        async with session.post(url, data=body, headers=headers, timeout=timeout) as resp:
+        # Never follow a redirect: it would re-send the patient id, the sender headers and (in prod) the
+        # client certificate to wherever a producer points.
+        async with session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False) as resp:
+            if 300 <= resp.status < 400:
+                raise ContractError(f"Producenten svarade med en omdirigering (HTTP {resp.status}); "
+                                    "npo följer inga omdirigeringar.", code="redirect")
             if resp.content_length is not None and resp.content_length > limit:
                 raise ContractError(f"Svaret är för stort ({resp.content_length} byte).", code="too_large")
             data = bytearray()
             async for chunk in resp.content.iter_chunked(65536):
                 data += chunk
+                for budget in budgets:
+                    budget.take(len(chunk))
                 if len(data) > limit:
                     raise ContractError(f"Svaret är större än {limit} byte.", code="too_large")
             status = resp.status

@@ -92,21 +92,37 @@ async def demo(aiohttp_client, platform, registry, pm):
     core.guards.close()
 
 
+PATIENT_SCOPED = ("/api/relation", "/api/consent", "/api/emergency", "/api/blocked/", "/api/records", "/api/sets")
+
+
+def named(path: str, patient: str | None) -> str:
+    """A patient-scoped GET names its patient, as a page of that patient would."""
+    if patient is None or not path.startswith(PATIENT_SCOPED) or "patient_id=" in path:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}patient_id={patient}"
+
+
 class Clinician:
-    """Drives the JSON API like a clinician's browser would."""
+    """Drives the JSON API like one tab of a clinician's browser: it names the patient it opened last."""
 
     def __init__(self, client, csrf: str):
         self.client, self.csrf = client, csrf
+        self.patient: str | None = None
 
     async def post(self, path: str, data: dict | None = None, expect: int | None = 200):
-        resp = await self.client.post(path, json=data or {}, headers={"X-CSRF-Token": self.csrf})
+        data = dict(data or {})
+        if self.patient and path.startswith(PATIENT_SCOPED):
+            data.setdefault("patient_id", self.patient)
+        resp = await self.client.post(path, json=data, headers={"X-CSRF-Token": self.csrf})
         body = await resp.json()
         if expect is not None:
             assert resp.status == expect, body
+        if path == "/api/patient" and resp.status == 200:
+            self.patient = body["patient"]
         return body
 
     async def get(self, path: str, expect: int | None = 200):
-        resp = await self.client.get(path)
+        resp = await self.client.get(named(path, self.patient))
         body = await resp.json()
         if expect is not None:
             assert resp.status == expect, body
@@ -116,7 +132,10 @@ class Clinician:
         return await self.get("/api/records" + (f"?set={set_slug}" if set_slug else ""))
 
 
-async def login(client, hsa_id="SE2321000016-1001", assignment="SE2321000016-1001-U1", patient=None) -> Clinician:
+async def login(client, hsa_id="SE2321000016-1001", assignment="SE2321000016-1001-U1", patient=None,
+                relation: bool = False) -> Clinician:
+    """Logged in, the assignment chosen, the patient opened; `relation`: a care relation attested, which
+    every read beyond the clinician's own care unit needs."""
     resp = await client.post("/api/login/demo", json={"clinician": hsa_id})
     assert resp.status == 200
     clinician = Clinician(client, (await resp.json())["csrf_token"])
@@ -124,4 +143,6 @@ async def login(client, hsa_id="SE2321000016-1001", assignment="SE2321000016-100
         await clinician.post("/api/assignment", {"assignment_id": assignment})
     if patient:
         await clinician.post("/api/patient", {"patient_id": patient})
+        if relation:
+            await clinician.post("/api/relation")
     return clinician

@@ -25,9 +25,10 @@ async def test_blocked_information_is_announced_without_content(demo):
     assert VGR not in {r["care_provider_id"] for r in result["records"]}
     # The temporary revoke for Gubbängens vårdcentral opens the municipality's home care records.
     assert UPPSALA_HSV in {r["care_unit_id"] for r in result["records"]}
-    vgr_source = next(s for s in result["sources"] if s["care_provider_name"] == "Västra Götalandsregionen")
-    assert vgr_source["status"] == "ok" and vgr_source["records"] == 0, "a count would say where blocked data is"
-    page = await (await demo.get("/patient/diagnoser")).text()
+    # Before step 1 not even a row for the blocked provider's source: a row would say where blocked data is.
+    assert "Västra Götalandsregionen" not in {s["care_provider_name"] for s in result["sources"]}
+    assert result["hidden_sources"]["count"] >= 1
+    page = await (await demo.get(f"/patient/{HARRY}/diagnoser")).text()
     assert "Spärrad information finns" in page and "Steg 1" in page
 
 
@@ -65,8 +66,19 @@ async def test_opening_in_an_emergency_is_logged_as_nodoppning(demo):
     assert opened[-1]["activity"] == "Nödöppning"
 
 
-async def test_a_revoke_is_at_most_seven_days(demo):
+async def test_step_one_with_the_patients_consent_needs_a_registered_consent(demo):
     anna = await login(demo, patient=HARRY)
+    await anna.post("/api/relation")
+    body = await anna.post("/api/blocked/reveal", {"basis": "PatientsConsent"}, expect=403)
+    assert body["error"] == "consent_required"
+    assert (await anna.records("diagnoser"))["blocked_where"] == [], "nothing revealed"
+    await anna.post("/api/consent", {"whole_unit": True, "days": 1}, expect=201)
+    await anna.post("/api/blocked/reveal", {"basis": "PatientsConsent"})
+    assert (await anna.records("diagnoser"))["blocked_where"]
+
+
+async def test_a_revoke_is_at_most_seven_days(demo):
+    anna = await harry_with_consent(demo)
     await anna.post("/api/blocked/reveal", {"basis": "PatientsConsent"})
     body = await anna.post("/api/blocked/open", {"care_provider_id": VGR, "basis": "PatientsConsent", "days": 8},
                            expect=400)

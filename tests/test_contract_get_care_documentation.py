@@ -146,7 +146,7 @@ def test_hasmore_pairs_without_both_parts_are_ignored():
 async def test_the_core_follows_hasmore_to_the_end(demo):
     """With 2.1 off, all of Linda's notes at TakeCare must come through 3.0's follow-up requests."""
     demo.core.registry.set_contract_enabled("GetCareDocumentation:2", "demo", False)
-    anna = await login(demo, patient=LINDA)
+    anna = await login(demo, patient=LINDA, relation=True)
     result = await anna.records("anteckningar")
     status = [s for s in result["sources"] if s["logical_address"] == TAKECARE and s["contract"] ==
               "GetCareDocumentation:3"]
@@ -156,11 +156,11 @@ async def test_the_core_follows_hasmore_to_the_end(demo):
 
 
 async def test_a_note_page_renders_docbook_and_keeps_producer_markup_inert(demo):
-    await login(demo, patient=EGON)
-    page = await (await demo.get(f"/patient/anteckningar/{TAKECARE}-voo-v4")).text()
+    await login(demo, patient=EGON, relation=True)
+    page = await (await demo.get(f"/patient/{EGON}/anteckningar/{TAKECARE}-voo-v4")).text()
     assert '<div class="docbook">' in page and "<h4>Epikris</h4>" in page
     assert "<strong>Återbesök på hjärtmottagningen om tre månader.</strong>" in page
     assert "Avvikande mening" in page and "Egon Johansson: Jag har aldrig" in page
-    page = await (await demo.get(f"/patient/anteckningar/{TAKECARE}-voo-v0")).text()
+    page = await (await demo.get(f"/patient/{EGON}/anteckningar/{TAKECARE}-voo-v0")).text()
     assert "Kontaktorsak: Årskontroll hypertoni.<br>" in page
 

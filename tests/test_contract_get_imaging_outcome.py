@@ -145,7 +145,7 @@ def test_the_view_shows_the_conclusion():
 
 
 async def test_fiona_reads_her_reports_through_the_core(demo):
-    anna = await login(demo, patient=FIONA)
+    anna = await login(demo, patient=FIONA, relation=True)
     shown = (await anna.records("bilddiagnostik"))["records"]
     own = [r for r in reports(FIONA) if r.care_provider_id == PROVIDERS[0][0]]
     assert {r["id"] for r in shown} == {r.id for r in own}
@@ -153,7 +153,7 @@ async def test_fiona_reads_her_reports_through_the_core(demo):
 
 
 async def test_the_record_page_escapes_what_the_producer_wrote(demo):
-    await login(demo, patient=LINDA)
+    await login(demo, patient=LINDA, relation=True)
     record = reports(LINDA)[0]
-    page = await (await demo.get(f"/patient/bilddiagnostik/{record.id}")).text()
+    page = await (await demo.get(f"/patient/{LINDA}/bilddiagnostik/{record.id}")).text()
     assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page and "&lt;b&gt;OBS!" in page

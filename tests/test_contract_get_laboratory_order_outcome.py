@@ -197,7 +197,7 @@ def test_the_view_reads_like_a_swedish_lab_list():
 
 
 async def test_the_core_shows_an_answer_from_both_majors_once(demo):
-    anna = await login(demo, patient=FIONA)
+    anna = await login(demo, patient=FIONA, relation=True)
     shown = (await anna.records("labb"))["records"]
     assert shown and len({(r["source_system"], r["id"]) for r in shown}) == len(shown)
     assert {r["contract"] for r in shown} == {"GetLaboratoryOrderOutcome:4"}
@@ -213,9 +213,9 @@ def test_module_constants_are_the_official_ones():
 
 
 async def test_the_pages_show_answers_and_escape_what_the_producer_wrote(demo):
-    await login(demo, patient=LINDA)
-    listing = await demo.get("/patient/labb")
+    await login(demo, patient=LINDA, relation=True)
+    listing = await demo.get(f"/patient/{LINDA}/labb")
     assert listing.status == 200 and "Klinisk kemi och laboratorium" in await listing.text()
     record = answers(V4, LINDA)[1]
-    page = await (await demo.get(f"/patient/labb/{record.id}")).text()
+    page = await (await demo.get(f"/patient/{LINDA}/labb/{record.id}")).text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page

@@ -117,14 +117,14 @@ def test_the_codec_keeps_order_repetition_quantities_and_foreign_namespaces():
 
 
 async def test_end_to_end_fionas_pregnancy_is_shown_and_egons_mistake_is_withheld(demo):
-    anna = await login(demo, patient=FIONA)
+    anna = await login(demo, patient=FIONA, relation=True)
     await anna.post("/api/relation")
     await anna.post("/api/consent", {"whole_unit": True, "days": 7}, expect=201)
     shown = (await anna.records("modravard"))["records"]
     assert {r["care_unit_name"] for r in shown} == {"Gubbängens vårdcentral", "Vårdcentralen Hjällbo"}
-    page = await (await demo.get("/patient/modravard")).text()
+    page = await (await demo.get(f"/patient/{FIONA}/modravard")).text()
     assert "Efterkontroll" in page and "Graviditetsvecka" in page
-    anna = await login(demo, patient=EGON)
+    anna = await login(demo, patient=EGON, relation=True)
     result = await anna.records("modravard")
     assert result["records"] == [] and [w["reason"] for w in result["withheld"]] == ["missing_hsa_id"]
 

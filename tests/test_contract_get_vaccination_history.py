@@ -137,10 +137,10 @@ def test_blocked_patient_has_two_to_five_per_source_a_year_apart():
 
 
 async def test_end_to_end_fionas_vaccinations_come_from_where_she_lived(demo):
-    anna = await login(demo, patient=FIONA)
+    anna = await login(demo, patient=FIONA, relation=True)
     await anna.post("/api/relation")
     await anna.post("/api/consent", {"whole_unit": True, "days": 7}, expect=201)
     shown = (await anna.records("vaccinationer"))["records"]
     assert {r["source_system"] for r in shown} == {ADDRESSES[0], ADDRESSES[1]}
-    page = await (await demo.get("/patient/vaccinationer")).text()
+    page = await (await demo.get(f"/patient/{FIONA}/vaccinationer")).text()
     assert "Infanrix-Polio+Hib" in page and "1 av 3" in page and "Vårdcentralen Hjällbo" in page

@@ -10,17 +10,21 @@ from .conftest import login
 
 FIONA = "199701062383"
 OWN_PROVIDER = "SE2321000016-F0VB"
+OWN_UNIT = "SE2321000016-9RKT"
 
 
 async def test_diagnoses_of_fiona_come_from_several_producers_with_provider_and_unit(demo):
     anna = await login(demo, patient=FIONA)
-    # Own care provider is visible at once; other providers need consent.
+    # Only the own care unit is visible at once; the own provider's other units need an attested relation,
+    # other providers consent as well.
     before = await anna.records("diagnoser")
-    assert before["records"], "own provider's diagnoses are shown without consent"
-    assert {r["care_provider_id"] for r in before["records"]} == {OWN_PROVIDER}
-    assert before["withheld"][0]["reason"] == "no_consent"
+    assert {r["care_unit_id"] for r in before["records"]} <= {OWN_UNIT}
+    assert {w["reason"] for w in before["withheld"]} == {"no_consent", "no_care_relation"}
 
     await anna.post("/api/relation")
+    related = await anna.records("diagnoser")
+    assert related["records"] and {r["care_provider_id"] for r in related["records"]} == {OWN_PROVIDER}
+    assert [w["reason"] for w in related["withheld"]] == ["no_consent"]
     await anna.post("/api/consent", {"whole_unit": True, "days": 7}, expect=201)
     after = await anna.records("diagnoser")
     providers = {r["care_provider_id"] for r in after["records"]}
@@ -35,8 +39,9 @@ async def test_diagnoses_of_fiona_come_from_several_producers_with_provider_and_
 
 async def test_the_page_lists_the_diagnoses_with_provider_and_unit(demo):
     anna = await login(demo, patient=FIONA)
+    await anna.post("/api/relation")
     shown = (await anna.records("diagnoser"))["records"]
-    page = await (await demo.get("/patient/diagnoser")).text()
+    page = await (await demo.get(f"/patient/{FIONA}/diagnoser")).text()
     assert "<h1>Fiona Andersdotter, 19970106-2383</h1>" in page
     for r in shown:
         assert r["title"] in page and r["care_unit_name"] in page and r["care_provider_name"] in page
@@ -58,6 +63,7 @@ async def test_every_read_is_logged_before_it_is_returned_and_the_chain_verifies
 
 async def test_disabling_a_contract_takes_effect_in_the_running_server(demo):
     anna = await login(demo, patient=FIONA)
+    await anna.post("/api/relation")
     assert (await anna.records("diagnoser"))["records"]
     demo.core.registry.set_contract_enabled("GetDiagnosis:2", "demo", False)  # as `npo contracts disable` would
     result = await anna.records("diagnoser")
@@ -109,7 +115,7 @@ async def test_pages_are_not_cached_and_forbid_inline_script(demo):
 
 
 async def test_without_login_pages_redirect_and_api_says_401(demo):
-    resp = await demo.get("/patient", allow_redirects=False)
+    resp = await demo.get(f"/patient/{FIONA}", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/login"
     resp = await demo.get("/api/records")
     assert resp.status == 401
@@ -130,6 +136,8 @@ async def test_the_engagement_index_decides_whom_to_ask(demo):
     """A registered producer without engagements for the patient is not asked; the local index asks it."""
     demo.core.registry.add_source_system("demo", "SE2321000016-NEW1", OWN_PROVIDER, "Nytt system", ["GetDiagnosis:2"])
     anna = await login(demo, patient=FIONA)
+    await anna.post("/api/relation")
+    await anna.post("/api/consent", {"whole_unit": True, "days": 1}, expect=201)  # every source may be named
     asked = {s["logical_address"] for s in (await anna.records())["sources"]}
     assert "SE2321000016-NEW1" not in asked and len(asked) == 5
     demo.core.registry.set_environment("demo", engagement_index=None)

@@ -239,10 +239,10 @@ def test_the_example_view_is_served_in_the_demo_environment(demo_server):
     browser.csrf = browser.post("/api/login/demo", {"clinician": "SE2321000016-1001"})["csrf_token"]
     browser.post("/api/assignment", {"assignment_id": "SE2321000016-1001-U1"})
     browser.post("/api/patient", {"patient_id": FIONA})
-    browser.post("/api/relation")
-    browser.post("/api/consent", {"whole_unit": True, "days": 7})
+    browser.post("/api/relation", {"patient_id": FIONA})
+    browser.post("/api/consent", {"patient_id": FIONA, "whole_unit": True, "days": 7})
 
-    status, body = browser.request("GET", "/api/records?set=vardplaner")
+    status, body = browser.request("GET", f"/api/records?patient_id={FIONA}&set=vardplaner")
     assert status == 200, body
     result = json.loads(body)
     plans = result["records"]
@@ -250,7 +250,7 @@ def test_the_example_view_is_served_in_the_demo_environment(demo_server):
     assert len({p["care_provider_id"] for p in plans}) >= 2, "with consent, other care providers' plans show"
     assert {s["status"] for s in result["sources"] if s["contract"] == "GetCarePlans:2"} == {"ok"}
 
-    status, page = browser.request("GET", "/patient/vardplaner")
+    status, page = browser.request("GET", f"/patient/{FIONA}/vardplaner")
     assert status == 200, page
     assert "Vårdplaner" in page and "Fiona Andersdotter" in page
     for p in plans:

@@ -19,7 +19,8 @@ FIONA = "199701062383"
 BAD = "SE2321000131-MLM1"  # Västra Götalandsregionen's source system misbehaves
 
 EXPECTED = {"slow": "timeout", "reset": "error", "http500": "error", "soap_fault": "error", "malformed": "error",
-            "wrong_namespace": "error", "schema_invalid": "invalid", "oversize": "error", "entities": "error"}
+            "wrong_namespace": "error", "schema_invalid": "invalid", "oversize": "error", "entities": "error",
+            "redirect": "error", "result_error": "error", "foreign_elements": "warning"}
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -44,18 +45,35 @@ async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_ser
 
     bad = [s for s in result["sources"] if s["logical_address"] == BAD]
     good = [s for s in result["sources"] if s["logical_address"] != BAD]
-    assert bad and all(s["status"] == EXPECTED[fault] and s["message"] and s["records"] == 0 for s in bad), bad
+    partial = fault == "foreign_elements"  # the records npo could read are shown, the rest reported
+    assert bad and all(s["status"] == EXPECTED[fault] and s["message"] and (partial or s["records"] == 0)
+                       for s in bad), bad
     assert good and all(s["status"] in ("ok", "info") for s in good), good
+    # Never silent: the answer and the set say they are incomplete, and name the source, where the count is read.
+    assert result["complete"] is False and result["sets"]["diagnoser"] == {"complete": False, "incomplete": [BAD]}
+    assert [s["logical_address"] for s in result["incomplete"]] == [BAD]
     providers = {r["care_provider_id"] for r in result["records"]}
-    assert "SE2321000131-E000000000001" not in providers and len(providers) == 4
+    assert ("SE2321000131-E000000000001" in providers) == partial and len(providers) == 4 + partial
     logged = core.guards.log_rows("request_id = ?", [result["request_id"]])
-    assert "SE2321000131-E000000000001" not in {r["resource_care_provider_id"] for r in logged}
+    assert ("SE2321000131-E000000000001" in {r["resource_care_provider_id"] for r in logged}) == partial
+    if partial:
+        [status] = bad
+        assert {u["element"] for u in status["unread"]} == {"diagnosis", "producerStatistics"}
+    if fault == "result_error":
+        [status] = bad
+        assert status["message"].startswith("Journalsystemet är under underhåll")
+        assert status["error_code"] == "APPLICATION_ERROR" and status["log_id"].startswith("9f0c2a6e")
+        problem = [s["last_problem"] for s in core.monitor.summary() if s["logical_address"] == BAD][0]
+        assert problem["error_code"] == "APPLICATION_ERROR" and problem["log_id"] == status["log_id"]
     assert sum(r["record_count"] for r in logged) == len(result["records"])
     core.guards.close()
 
 
-async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aiohttp_client, registry, pm):
-    """A producer that always says there is more: npo follows a bounded number of times, then says so."""
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["endless", "to-another-address"])
+async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aiohttp_client, registry, pm, elsewhere):
+    """A producer that always says there is more: npo follows a bounded number of times, then says so;
+    and never to another logical address than the source's own."""
+
     from aiohttp import web
 
     from npo_core import soap
@@ -67,8 +85,12 @@ async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aioht
     contract = collect(pm).contracts["GetCareDocumentation:3"]
     linda = "189908029805"
     records = contract.demo_records(demo_source(linda, "SE2321000016-TKC1", contract.id, DEMO_TODAY))
-    first_page = soap.envelope(contract.render_response(records, PagedQuery(parse_patient_id(linda))))
-    assert b"hasMore" in first_page
+    page = contract.render_response(records, PagedQuery(parse_patient_id(linda)))
+    if elsewhere:
+        for address in page.iter(contract.q("logicalAddress")):
+            address.text = "SE0000000000-ELSEWHERE"
+    first_page = soap.envelope(page)
+    assert b"hasMore" in first_page and (b"ELSEWHERE" in first_page) == elsewhere
     calls = []
 
     async def handle(request):
@@ -89,7 +111,9 @@ async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aioht
     anna = await login(client, patient=linda)
     result = await anna.records("anteckningar")
     [status] = result["sources"]
-    assert len(calls) == MAX_FOLLOW_UPS + 1
-    assert status["status"] == "info" and "mer information än npo hämtar" in status["message"]
+    assert len(calls) == (1 if elsewhere else MAX_FOLLOW_UPS + 1)
+    assert status["status"] == "cut"
+    assert ("annan adress" if elsewhere else "mer information än npo hämtar") in status["message"]
+    assert result["complete"] is False and result["sets"]["anteckningar"]["complete"] is False
     assert len({r["id"] for r in result["records"]}) == len(result["records"]) > 0, "repeated pages shown once"
     core.guards.close()

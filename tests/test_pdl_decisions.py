@@ -43,7 +43,7 @@ from npo_core.sessions import Assignment, Clinician as Person
 from npo_core.web import csrf_exempt, make_app
 from npo_plugins.contracts.get_diagnosis import ICD10SE, GetDiagnosis
 
-from .conftest import Clinician, login
+from .conftest import Clinician, login, named
 
 # -- the world every case runs in ---------------------------------------------------------
 
@@ -436,8 +436,13 @@ CASES = [
     Case("sjf/consent-for-another-unit", (Consent(unit="SIB"),), ("own", "sib"), {NO_CONSENT: 1}, OWN_AND_SIB),
     Case("sjf/consent-for-another-patient", (Consent(patient=OTHER_PATIENT),), ("own", "sib"), {NO_CONSENT: 1},
          OWN_AND_SIB),
-    Case("sjf/consent-without-attested-relation", (Consent(),), ("own", "sib"), {NO_RELATION: 1}, OWN_AND_SIB,
+    Case("sjf/consent-without-attested-relation", (Consent(),), ("own",), {NO_RELATION: 2}, (read("P1", "OWN"),),
          relation=False),
+    # the national service's manual lists "aktuell patientrelation" for every read beyond the own unit
+    Case("sjf/own-providers-other-unit-needs-an-attested-relation", (), ("own",), {NO_RELATION: 1, NO_CONSENT: 1},
+         (read("P1", "OWN"),), relation=False),
+    Case("vg/own-providers-other-unit-needs-an-attested-relation", (), ("own",), {NO_RELATION: 1},
+         (read("P1", "OWN"),), records=("own", "sib"), scope="VG", relation=False),
     Case("sjf/api-consent-for-the-unit", (ApiConsent(),), **EXT_SHOWN),
     Case("sjf/api-personal-consent", (ApiConsent(whole_unit=False),), **EXT_SHOWN),
     Case("sjf/api-consent-cancelled", (ApiConsent(then="cancel"),), ("own", "sib"), {NO_CONSENT: 1}, OWN_AND_SIB),
@@ -736,6 +741,17 @@ def test_property_another_providers_record_needs_a_valid_consent_or_emergency(s:
         assert decision.emergency == all(c.assertion_type == "Emergency" for c in valid)
 
 
+@settings(max_examples=300, deadline=None)
+@given(situations())
+def test_property_nothing_beyond_the_own_unit_without_an_attested_relation_or_emergency(s: Situation):
+    decision = s.decide()
+    beyond = s.record.care_unit_id != s.assignment.care_unit_id
+    event("beyond the own unit" if beyond else "own unit")
+    if decision.shown and beyond:
+        chosen = s.chosen_consent()
+        assert s.relation or (chosen is not None and chosen.assertion_type == "Emergency")
+
+
 def unrevoked_blocks(s: Situation) -> list[pdl.Block]:
     return [b for b in s.blocks if block_covers(b, s) and not revoked_for(b, s)]
 
@@ -882,7 +898,7 @@ async def test_fail_closed(world, breakage: Breakage):
         conn.commit()
     calls_before = world.state["calls"]
 
-    resp = await world.client.get("/api/records")
+    resp = await world.client.get(named("/api/records", clinician.patient))
     text = await resp.text()
 
     assert resp.status == 503, text

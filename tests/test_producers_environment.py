@@ -56,7 +56,7 @@ async def test_strict_environments_report_schema_errors_per_producer(
     registry.add_source_system("demo", "SE2321000016-BAD1", OWN, "Trasigt system", ["GetDiagnosis:2"],
                                endpoint=str(producer.make_url("/diagnosis")))
     client = await app_for(aiohttp_client, registry, pm)
-    anna = await login(client, patient=FIONA)
+    anna = await login(client, patient=FIONA, relation=True)
     result = await anna.records("diagnoser")
     bad = next(s for s in result["sources"] if s["logical_address"] == "SE2321000016-BAD1")
     good = [s for s in result["sources"] if s["logical_address"] != "SE2321000016-BAD1"]
@@ -86,13 +86,13 @@ async def test_mutual_tls_towards_a_producer(tmp_path, aiohttp_server, aiohttp_c
     # Without a client certificate the producer refuses the handshake: a per-source error, not a crash.
     registry.set_environment("demo", ca_bundle=str(ca.ca))
     client = await app_for(aiohttp_client, registry, pm)
-    [status] = (await (await login(client, patient=FIONA)).records("diagnoser"))["sources"]
+    [status] = (await (await login(client, patient=FIONA, relation=True)).records("diagnoser"))["sources"]
     assert status["status"] == "error"
     client.core.guards.close()
 
     registry.set_environment("demo", client_cert=str(client_cert.cert), client_key=str(client_cert.key))
     client = await app_for(aiohttp_client, registry, pm)
-    result = await (await login(client, patient=FIONA)).records("diagnoser")
+    result = await (await login(client, patient=FIONA, relation=True)).records("diagnoser")
     assert [s["status"] for s in result["sources"]] == ["ok"]
     assert sorted(r["id"] for r in result["records"]) == sorted(r.id for r in records)
     client.core.guards.close()

@@ -24,6 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from .api_clinician import ApiClinician
+
 HOST = "127.0.0.1"
 FIONA = "199701062383"
 VGR = "SE2321000131-E000000000001"
@@ -79,38 +81,19 @@ async def cli(registry: Path, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-class Clinician:
-    def __init__(self, base: str):
-        self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                          timeout=aiohttp.ClientTimeout(total=30))
-        self.csrf = ""
-
-    async def close(self):
-        await self.http.close()
-
-    async def post(self, path: str, data: dict | None = None) -> tuple[int, dict]:
-        async with self.http.post(self.base + path, json=data or {}, headers={"X-CSRF-Token": self.csrf}) as r:
-            return r.status, await r.json()
-
-    async def get(self, path: str) -> tuple[int, dict]:
-        async with self.http.get(self.base + path) as r:
-            return r.status, await r.json()
-
-    async def start(self, clinician: str, assignment: str, patient: str = FIONA) -> "Clinician":
-        status, body = await self.post("/api/login/demo", {"clinician": clinician})
-        assert status == 200, body
-        self.csrf = body["csrf_token"]
-        for path, data in (("/api/assignment", {"assignment_id": assignment}),
-                           ("/api/patient", {"patient_id": patient}), ("/api/relation", {})):
-            status, body = await self.post(path, data)
-            assert status == 200, (path, body)
-        return self
+async def clinician(base: str, who: str, assignment: str, patient: str = FIONA) -> ApiClinician:
+    """Logged in, with the patient open and the care relation attested."""
+    c = ApiClinician(base)
+    await c.login(who, assignment)
+    for path, data in (("/api/patient", {"patient_id": patient}), ("/api/relation", {})):
+        status, body = await c.post(path, data)
+        assert status == 200, (path, body)
+    return c
 
 
 async def read_loop(base: str, who: tuple[str, str], stop: asyncio.Event, seen: list) -> None:
     """A clinician reading all along: every answer must be a 200."""
-    reader = await Clinician(base).start(*who)
+    reader = await clinician(base, *who)
     try:
         while not stop.is_set():
             for path in ("/api/records?set=diagnoser", "/api/sets", "/api/consents", "/api/status"):
@@ -152,7 +135,7 @@ def test_each_cli_change_reaches_the_running_server_without_a_restart(server):
 
 
 async def _each_change_is_visible(base: str, registry: Path) -> None:
-    observer = await Clinician(base).start("SE2321000016-1001", "SE2321000016-1001-U1")  # Anna, no consent yet
+    observer = await clinician(base, "SE2321000016-1001", "SE2321000016-1001-U1")  # Anna, no consent yet
 
     async def diagnoses() -> dict:
         status, body = await observer.get("/api/records?set=diagnoser")
@@ -171,11 +154,18 @@ async def _each_change_is_visible(base: str, registry: Path) -> None:
     async def enabled():
         return await diagnoser_enabled() and bool((await diagnoses())["records"])
 
-    async def removed():
-        return MLM1 not in {s["logical_address"] for s in (await diagnoses())["sources"]}
+    def asked(body) -> tuple[int, int]:
+        """(sources asked, sources failed): another provider's sources are only counted before consent."""
+        hidden = body["hidden_sources"] or {"count": 0, "failed": 0}
+        return (len(body["sources"]) + hidden["count"],
+                sum(not s["complete"] for s in body["sources"]) + hidden["failed"])
+
+    async def removed():  # the engagement index still lists it: not asked, and counted as a failed source
+        body = await diagnoses()
+        return MLM1 not in {s["logical_address"] for s in body["sources"]} and asked(body) == (5, 1)
 
     async def added():
-        return any(s["logical_address"] == MLM1 and s["status"] == "ok" for s in (await diagnoses())["sources"])
+        return asked(await diagnoses()) == (5, 0)
 
     async def consented():
         return VGR in {r["care_provider_id"] for r in (await diagnoses())["records"]}
@@ -237,7 +227,7 @@ def test_a_locked_database_fails_clearly_on_both_sides_and_both_recover(server):
 
 
 async def _locked(base: str, registry: Path) -> None:
-    anna = await Clinician(base).start("SE2321000016-1001", "SE2321000016-1001-U1")
+    anna = await clinician(base, "SE2321000016-1001", "SE2321000016-1001-U1")
     try:
         status, body = await anna.get("/api/records?set=diagnoser")
         assert status == 200 and body["records"], body

@@ -6,7 +6,8 @@ import pytest
 
 from npo_core.demo import CLINICIANS
 from npo_core.errors import Forbidden, Unauthenticated
-from npo_core.sessions import SessionStore
+from npo_core.identity import PatientId, parse_patient_id
+from npo_core.sessions import MAX_OPEN_PATIENTS, PatientContext, SessionStore
 
 from .conftest import login
 
@@ -37,15 +38,29 @@ def test_idle_and_absolute_time_outs():
         store.get(session.id)
 
 
-def test_changing_assignment_ends_the_patient_context():
+def test_changing_assignment_closes_every_open_patient():
     session = SessionStore().create(ANNA, ANNA_ASSIGNMENTS, "demo")
     assert session.assignment is None, "two assignments: the clinician chooses"
     session.choose_assignment(ANNA_ASSIGNMENTS[0].id)
-    session.patient = object()
+    session.open_patient(PatientContext(parse_patient_id("199701062383")))
+    session.open_patient(PatientContext(parse_patient_id("194602226559")))
+    assert list(session.patients) == ["199701062383", "194602226559"]
     session.choose_assignment(ANNA_ASSIGNMENTS[1].id)
-    assert session.patient is None and session.assignment.scope == "VG"
+    assert session.patients == {} and session.assignment.scope == "VG"
     with pytest.raises(Forbidden):
         session.choose_assignment("SE-someone-elses")
+
+
+def test_a_session_keeps_at_most_twenty_open_patients_and_closes_the_oldest():
+    session = SessionStore().create(ANNA, ANNA_ASSIGNMENTS[:1], "demo")
+    ids = [p for p in ("199701062383", "194602226559", "189908029805", "193601286499")]
+    for pid in ids:
+        session.open_patient(PatientContext(parse_patient_id(pid)))
+    session.open_patient(PatientContext(parse_patient_id(ids[0])))  # reopening moves it last
+    assert list(session.patients) == ids[1:] + ids[:1]
+    for n in range(MAX_OPEN_PATIENTS):
+        session.open_patient(PatientContext(PatientId(f"19000101{n:04d}", "x")))
+    assert len(session.patients) == MAX_OPEN_PATIENTS and ids[0] not in session.patients
 
 
 async def test_a_planted_session_id_is_worthless_and_login_issues_a_new_one(demo):

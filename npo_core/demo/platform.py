@@ -67,12 +67,12 @@ class DemoProducers:
                     if categorization in (None, record.information_type):
                         found.add((record.information_type, address, provider[0]))
         return soap.envelope(engagement.find_content_response([
-            engagement.Engagement(patient_id, domain, cat, address, address, owner.split("-")[0][2:], owner)
+            engagement.Engagement(patient_id, domain, cat, address, address, owner, owner)  # the care provider
             for cat, address, owner in sorted(found)]))
 
 
 FAULTS = ("slow", "reset", "http500", "soap_fault", "malformed", "wrong_namespace", "schema_invalid",
-          "oversize", "entities")
+          "oversize", "entities", "redirect", "result_error", "foreign_elements")
 
 BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;'
                   b'&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>')
@@ -86,6 +86,25 @@ def _mangle(xml: bytes, contract: Contract, fault: str) -> bytes:
     if fault == "schema_invalid":  # an element the schema does not allow, first in the response
         payload, _ = soap.unwrap(soap.parse_xml(xml))
         payload.insert(0, etree.Element(contract.q("unexpectedElement")))
+        return soap.envelope(payload)
+    if fault == "result_error":  # ERROR with the producer's own errorCode, logId and text
+        payload, _ = soap.unwrap(soap.parse_xml(xml))
+        result = payload.find(contract.q("result"))
+        if result is not None:
+            core = etree.QName(result[0]).namespace if len(result) else contract.responder_namespace
+            for child in list(result):
+                result.remove(child)
+            for tag, text in (("resultCode", "ERROR"), ("errorCode", "APPLICATION_ERROR"),
+                              ("logId", "9f0c2a6e-0d1b-4c55-9a43-demo00000001"),
+                              ("message", "Journalsystemet är under underhåll. Försök igen senare.")):
+                etree.SubElement(result, f"{{{core}}}{tag}").text = text
+        return soap.envelope(payload)
+    if fault == "foreign_elements":  # what real producers send through the schema's xs:any ##other
+        payload, _ = soap.unwrap(soap.parse_xml(xml))
+        records = [c for c in payload if etree.QName(c).localname == contract.record_element]
+        if records:  # the first record in another namespace, and an element no version of the contract has
+            records[0].tag = f"{{urn:riv:producer:extension:1}}{contract.record_element}"
+        payload.insert(0, etree.Element("{urn:riv:producer:extension:1}producerStatistics"))
         return soap.envelope(payload)
     return xml
 
@@ -146,6 +165,8 @@ async def _misbehave(request: web.Request, fault: str) -> web.StreamResponse | N
                             content_type="text/xml")
     if fault == "entities":
         return web.Response(body=BILLION_LAUGHS, content_type="text/xml")
+    if fault == "redirect":  # a consumer that followed it would re-send the patient and its headers elsewhere
+        raise web.HTTPTemporaryRedirect("http://127.0.0.1:9/elsewhere")
     if fault in ("reset", "oversize"):
         resp = web.StreamResponse(headers={"Content-Type": "text/xml"})
         resp.enable_chunked_encoding()

@@ -110,6 +110,7 @@ class GetAlertInformation(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:healthcond:description"
     categorization = "upp"
+    record_element = "alertInformation"
     title = "Uppmärksamhetsinformation"
     block_information_type = "upp"
     schema = ("clinicalprocess_healthcond_description/interactions/GetAlertInformationInteraction/"

@@ -80,6 +80,7 @@ class _GetCareContacts(Contract):
     name = "GetCareContacts"
     service_domain = "clinicalprocess:logistics:logistics"
     categorization = "vko"
+    record_element = "careContact"
     title = "Vårdkontakter"
     period_tag: str
 

@@ -127,6 +127,7 @@ class _CareDocumentation(Contract):
     name = "GetCareDocumentation"
     service_domain = "clinicalprocess:healthcond:description"
     categorization = "voo"
+    record_element = "careDocumentation"
     title = "Journalanteckningar"
 
     def demo_records(self, demo) -> list[Record]:

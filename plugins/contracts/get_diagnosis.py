@@ -35,6 +35,7 @@ class GetDiagnosis(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:healthcond:description"
     categorization = "dia"
+    record_element = "diagnosis"
     title = "Diagnoser"
 
     def build_request(self, query: Query) -> etree._Element:

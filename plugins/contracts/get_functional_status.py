@@ -61,6 +61,7 @@ class GetFunctionalStatus(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:healthcond:description"
     categorization = FUN
+    record_element = "functionalStatusAssessment"
     title = "Funktionstillstånd och ADL"
     schema = ("clinicalprocess_healthcond_description/interactions/GetFunctionalStatusInteraction/"
               "GetFunctionalStatusResponder_2.0.xsd")

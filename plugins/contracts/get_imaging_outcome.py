@@ -144,6 +144,7 @@ class GetImagingOutcome(Contract):
     version = "1.0"
     service_domain = "clinicalprocess:healthcond:actoutcome"
     categorization = "und-bdi-ure"
+    record_element = "imagingOutcome"
     title = "Bilddiagnostik"
     schema = INTERACTION + "GetImagingOutcomeResponder_1.0.xsd"
     wsdl = INTERACTION + "GetImagingOutcomeInteraction_1.0_RIVTABP21.wsdl"

@@ -367,6 +367,7 @@ class _LaboratoryOrderOutcome(Contract):
     name = "GetLaboratoryOrderOutcome"
     service_domain = "clinicalprocess:healthcond:actoutcome"
     categorization = "und-kkm-ure"
+    record_element = "laboratoryOrderOutcome"
     title = "Klinisk kemi och laboratorium"
 
     def demo_records(self, demo) -> list[Record]:

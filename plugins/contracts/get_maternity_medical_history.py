@@ -76,6 +76,7 @@ class GetMaternityMedicalHistory(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:healthcond:actoutcome"
     categorization = "utr-mtr"
+    record_element = "maternityMedicalRecord"
     title = "Mödrahälsovård"
     schema = ("clinicalprocess_healthcond_actoutcome/interactions/GetMaternityMedicalHistoryInteraction/"
               "GetMaternityMedicalHistoryResponder_2.0.xsd")

@@ -136,6 +136,7 @@ class GetMedicationHistory(Contract):
     version = "2.2"
     service_domain = "clinicalprocess:activityprescription:actoutcome"
     categorization = "caa-gmh"
+    record_element = "medicationMedicalRecord"
     title = "Läkemedel"
     block_information_type = "lak"
     schema = ("clinicalprocess_activityprescription_actoutcome/interactions/GetMedicationHistoryInteraction/"

@@ -170,6 +170,7 @@ class GetReferralOutcome(Contract):
     version = "3.1"
     service_domain = "clinicalprocess:healthcond:actoutcome"
     categorization = "und-kon-ure"
+    record_element = "referralOutcome"
     title = "Remissvar och konsultationer"
     schema = ("clinicalprocess_healthcond_actoutcome/interactions/GetReferralOutcomeInteraction/"
               "GetReferralOutcomeResponder_3.1.xsd")

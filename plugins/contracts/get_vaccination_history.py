@@ -103,6 +103,7 @@ class GetVaccinationHistory(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:activityprescription:actoutcome"
     categorization = "caa-gvh"
+    record_element = "vaccinationMedicalRecord"
     title = "Vaccinationer"
     schema = ("clinicalprocess_activityprescription_actoutcome/interactions/GetVaccinationHistoryInteraction/"
               "GetVaccinationHistoryResponder_2.0.xsd")

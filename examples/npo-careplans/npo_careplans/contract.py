@@ -70,6 +70,7 @@ class GetCarePlans(Contract):
     version = "2.0"
     service_domain = "clinicalprocess:logistics:logistics"
     categorization = "cll-cp"
+    record_element = "carePlan"
     title = "Vårdplaner"
     schema = ("clinicalprocess_logistics_logistics/interactions/GetCarePlansInteraction/"
               "GetCarePlansResponder_2.0.xsd")
