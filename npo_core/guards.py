@@ -8,21 +8,35 @@ hash in write order, and each request's entries commit in one durable transactio
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import datetime as dt
 import hashlib
+import hmac
 import json
+import logging
+import os
+import secrets
 import sqlite3
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .contract import SWEDEN
 from .errors import BadRequest, GuardsChanged, GuardUnavailable, NotFound, NpoError, StartupError
 from .identity import normalise_hsa_id
 from .pdl import Block, Consent, TemporaryRevoke
 from .registry import connect
+
+log = logging.getLogger("npo.guards")
 
 GENESIS = "0" * 64
 PURPOSE = "Vård och behandling"
@@ -65,13 +79,19 @@ class LogEntry:
 class GuardStore:
     """Consents, blocks and the access log, over SQLite. Any failure raises GuardUnavailable."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, key_file: str | os.PathLike | None = None,
+                 checkpoint_file: str | os.PathLike | None = None):
         self.path = Path(path)
         self._read = connect(self.path)  # registry migrations already created the tables
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-log")
         self._wdb = None
         self._queue: list[tuple[list[LogEntry], list, tuple | None, asyncio.Future]] = []
         self._queue_lock = threading.Lock()
+        # The access log's seal (see "the access log's seal" below): key, checkpoint file, checkpointer.
+        self.key = load_key(self.path, self._read.conn, key_file)
+        self.checkpoint_file = checkpoints_path(self.path, checkpoint_file)
+        self._checkpoint_lock = threading.Lock()
+        self._checkpointer: tuple[asyncio.Task, asyncio.Event] | None = None
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -145,7 +165,7 @@ class GuardStore:
                             values = {k: getattr(e, k) for k in ENTRY_FIELDS}
                             values["time"] = stamp
                             values["detail"] = json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
-                            digest = chain_hash(last, values)
+                            digest = chain_hash(last, values, self.key.hmac_key)
                             seqs.append(conn.execute(INSERT_LOG, [values[k] for k in LOG_FIELDS] + [last, digest])
                                         .lastrowid)
                             last = digest
@@ -172,20 +192,180 @@ class GuardStore:
                                    user_care_provider_id="", patient_id=patient_id, activity="Skriva",
                                    action=action, detail=detail)], sql)
 
-    def verify(self) -> tuple[bool, int, int | None]:
-        """Walk the hash chain: (intact, entries checked, first bad seq)."""
-        prev, count = GENESIS, 0
+    # -- the access log's seal: verify, checkpoints -----------------------------------------------------
+    def verify(self, checkpoint_file: str | os.PathLike | None = None) -> VerifyResult:
+        """Walk the chain and hold it against every signed checkpoint: those in the checkpoint file (or in
+        `checkpoint_file`, a shipped copy) and those in the database.
+
+        A VerifyResult: (intact, entries checked, first bad seq), with `problem` (truncated, deleted,
+        rechained, forged_checkpoint, checkpoints_missing) and `message`, one line saying what was found."""
+        db = connect(self.path)  # its own connection and snapshot: safe from any thread
+        conn = db.conn
         try:
-            cur = self._read.conn.execute(
-                "select seq, " + ", ".join(LOG_FIELDS) + ", prev_hash, hash from access_log order by seq")
-            for row in cur:
-                seq, values, prev_hash, digest = row[0], dict(zip(LOG_FIELDS, row[1:-2])), row[-2], row[-1]
-                if prev_hash != prev or chain_hash(prev, values) != digest:
-                    return False, count, seq
-                prev, count = digest, count + 1
+            conn.execute("BEGIN")  # entries, checkpoints and the legacy boundary from one snapshot
+            try:
+                legacy_until = _legacy_until(conn)
+                checkpoints, problem = self._all_checkpoints(conn, checkpoint_file)
+                if problem:
+                    return problem
+                walk = _walk(conn, self.key.hmac_key, legacy_until, marks={cp.seq for cp in checkpoints})
+            finally:
+                conn.execute("COMMIT")
         except sqlite3.Error as e:
             raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
-        return True, count, None
+        finally:
+            db.close()
+        return _judge(walk, checkpoints, legacy_until)
+
+    def _all_checkpoints(self, conn, checkpoint_file) -> tuple[list[Checkpoint], VerifyResult | None]:
+        """Every checkpoint of the database and the file, each signed by this log's key; or what is wrong."""
+        external = Path(checkpoint_file) if checkpoint_file else self.checkpoint_file
+        found = []
+        for row in conn.execute(f"select id, {', '.join(_CHECKPOINT_FIELDS)}, signature from log_checkpoints "
+                                "order by id"):
+            cp = Checkpoint.parse(dict(zip(("id", *_CHECKPOINT_FIELDS, "signature"), row)),
+                                  f"checkpoint {row[0]} in the database")
+            if cp is None:
+                return [], _failed("forged_checkpoint", 0, None, f"checkpoint {row[0]} in the database is malformed")
+            found.append(cp)
+        try:
+            from_file, bad_line = read_checkpoint_file(external)
+        except FileNotFoundError:
+            if checkpoint_file or found:
+                more = (f", but the database holds {len(found)} checkpoints: restore it, or verify against a "
+                        f"shipped copy (--checkpoints FILE)" if found and not checkpoint_file else "")
+                return [], _failed("checkpoints_missing", 0, None, f"{external} does not exist{more}")
+            from_file, bad_line = [], None
+        except OSError as e:
+            return [], _failed("checkpoints_missing", 0, None, f"{external} cannot be read ({e})")
+        if bad_line:
+            return [], _failed("forged_checkpoint", 0, None, bad_line)
+        good: set[tuple[bytes, str]] = set()  # the database and the file hold the same ones: check each once
+        for cp in found + from_file:
+            if cp.key_id != self.key.key_id:
+                return [], _failed("forged_checkpoint", 0, None, f"{cp.where} is signed by key {cp.key_id}, not by "
+                                   f"this log's key {self.key.key_id} (forged, or this is not the log's key)")
+            signed = (cp.signed_bytes(), cp.signature)
+            if signed not in good and not self.key.signed(*signed):
+                return [], _failed("forged_checkpoint", 0, None, f"{cp.where} does not carry a valid signature")
+            good.add(signed)
+        return found + from_file, None
+
+    def checkpoint(self, *, only_if_new: bool = False) -> Checkpoint | None:
+        """Sign (last seq, entry count, chain head, time) now: store it in the database, then append it to
+        the checkpoint file. The entries since the last stored checkpoint are checked first (gap-free, keyed,
+        chained from its head): no checkpoint is signed over a broken log (LogTampered instead).
+
+        `only_if_new`: nothing (None) when no entry was logged since the last checkpoint."""
+        with self._checkpoint_lock:
+            db = connect(self.path)
+            conn = db.conn
+            try:
+                conn.execute("BEGIN")  # the walk reads a snapshot and holds no lock: appends go on meanwhile
+                try:
+                    legacy_until = _legacy_until(conn)
+                    base = self._last_stored_checkpoint(conn)
+                    walk = self._walk_since(conn, base, legacy_until)
+                finally:
+                    conn.execute("COMMIT")
+                if only_if_new and base is not None and walk.last == base.seq:
+                    return None
+                unsigned = Checkpoint(walk.last, walk.count, walk.head, _ts(now()), legacy_until, self.key.key_id, "")
+                cp = Checkpoint(**{k: getattr(unsigned, k) for k in _CHECKPOINT_FIELDS},
+                                signature=self.key.sign(unsigned.signed_bytes()))
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("select hash from access_log where seq = ?", [cp.seq]).fetchone()
+                    if cp.seq and (row is None or row[0] != cp.head):
+                        raise LogTampered(f"Entry {cp.seq} changed while its checkpoint was being signed.")
+                    cur = conn.execute(f"insert into log_checkpoints ({', '.join(_CHECKPOINT_FIELDS)}, signature) "
+                                       "values (?, ?, ?, ?, ?, ?, ?)",
+                                       [getattr(cp, k) for k in _CHECKPOINT_FIELDS] + [cp.signature])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise GuardUnavailable(f"The access log's checkpoint cannot be written ({e}).",
+                                       code="log_unavailable") from e
+            finally:
+                db.close()
+            try:
+                _append_line(self.checkpoint_file, cp.line())
+            except OSError as e:
+                raise GuardUnavailable(f"The checkpoint up to entry {cp.seq} is in the database, but it cannot be "
+                                       f"appended to {self.checkpoint_file} ({e}).", code="log_unavailable") from e
+            return Checkpoint(**{k: getattr(cp, k) for k in _CHECKPOINT_FIELDS}, signature=cp.signature,
+                              where=f"checkpoint {cur.lastrowid} in the database")
+
+    def _last_stored_checkpoint(self, conn) -> Checkpoint | None:
+        row = conn.execute(f"select id, {', '.join(_CHECKPOINT_FIELDS)}, signature from log_checkpoints "
+                           "order by seq desc, id desc limit 1").fetchone()
+        if row is None:
+            return None
+        cp = Checkpoint.parse(dict(zip(("id", *_CHECKPOINT_FIELDS, "signature"), row)), f"checkpoint {row[0]}")
+        if cp is None or cp.key_id != self.key.key_id or not self.key.signed(cp.signed_bytes(), cp.signature):
+            raise LogTampered(f"Access log checkpoint forged: the last checkpoint in the database (id {row[0]}) is "
+                              f"not signed by this log's key; no checkpoint is signed after it. "
+                              f"Run `npo log verify`.", code="forged_checkpoint")
+        return cp
+
+    def _walk_since(self, conn, base: Checkpoint | None, legacy_until: int) -> _Walk:
+        """The entries after the last checkpoint, which must still hold the entry it signed."""
+        if base is None:
+            walk = _walk(conn, self.key.hmac_key, legacy_until)
+        else:  # the entry it signed must still be there, unchanged
+            row = conn.execute("select " + ", ".join(LOG_FIELDS) + ", prev_hash, hash from access_log where seq = ?",
+                               [base.seq]).fetchone()
+            if base.seq and (row is None or row[-1] != base.head or chain_hash(
+                    row[-2], dict(zip(LOG_FIELDS, row)), self.key.hmac_key if base.seq > legacy_until else None)
+                    != base.head):
+                raise LogTampered(f"Access log tampered with: entry {base.seq}, which the checkpoint of {base.time} "
+                                  f"signed, is {'gone' if row is None else 'not the one it signed'}; no checkpoint "
+                                  f"is signed over it. Run `npo log verify`.", code="rechained")
+            walk = _walk(conn, self.key.hmac_key, legacy_until, after=base.seq, count=base.entries, head=base.head)
+        if walk.problem:
+            kind, _, what = walk.problem
+            raise LogTampered(f"Access log {_KIND_TITLE[kind]}: {what}; no checkpoint is signed over it.", code=kind)
+        return walk
+
+    def start_checkpoints(self, interval: float | None = None) -> None:
+        """While the event loop runs: a checkpoint now, then every `interval` seconds (CHECKPOINT_SECONDS)
+        when entries were logged since the last. The web app starts it; stop_checkpoints ends it."""
+        stop = asyncio.Event()
+        self._checkpointer = (asyncio.create_task(self._checkpoint_loop(interval or CHECKPOINT_SECONDS, stop)), stop)
+
+    async def stop_checkpoints(self) -> None:
+        """At a clean shutdown: end the periodic checkpoints, let queued entries commit, sign a last one."""
+        if self._checkpointer is not None:
+            (task, stop), self._checkpointer = self._checkpointer, None
+            stop.set()
+            await task  # a checkpoint under way is finished, not abandoned
+        try:
+            cp = await asyncio.to_thread(self._checkpoint_at_shutdown)
+            log.info("access log: checkpoint at shutdown up to entry %s", cp.seq)
+        except NpoError as e:
+            log.error("access log: no checkpoint at shutdown: %s", e.message)
+
+    def _checkpoint_at_shutdown(self) -> Checkpoint:
+        try:
+            self._writer.submit(lambda: None).result()  # FIFO: every append queued before it has committed
+        except RuntimeError:  # the store is closed: nothing is queued
+            pass
+        return self.checkpoint()
+
+    async def _checkpoint_loop(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.checkpoint, only_if_new=True)
+            except NpoError as e:
+                log.error("access log: no checkpoint: %s", e.message)
+            except Exception:
+                log.exception("access log: the checkpoint failed")
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
 
     def log_rows(self, where: str = "1=1", args: list | None = None) -> list[dict]:
         try:
@@ -375,6 +555,348 @@ def _settle(done: asyncio.Future, outcome) -> None:
         done.set_result(outcome)
 
 
-def chain_hash(prev: str, values: dict) -> str:
-    canonical = json.dumps([values[k] for k in LOG_FIELDS], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev + canonical).encode()).hexdigest()
+def chain_hash(prev: str, values: dict, key: bytes | None = None) -> str:
+    """An entry's link in the chain: HMAC-SHA256 under the log's key; without a key, the plain SHA-256
+    of the entries written before the log had one (the legacy prefix, which anyone can recompute)."""
+    message = (prev + json.dumps([values[k] for k in LOG_FIELDS], ensure_ascii=False, separators=(",", ":"))).encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# -- the access log's seal: the key, signed checkpoints, and walking the chain ---------------------------------
+#
+# One secret of 32 random bytes in a file OUTSIDE registry.db (mode 0600). HKDF-SHA256 derives from it the
+# entries' HMAC key and the Ed25519 key that signs checkpoints; the public key can be exported
+# (`npo log public-key`). A checkpoint signs (last seq, entry count, chain head, time) and is stored in the
+# database and appended to a checkpoint file (JSON lines) that the operator ships elsewhere. Without the key
+# nobody can recompute the chain; without a shipped checkpoint even the key holder cannot shorten it unseen.
+
+KEY_FILE_ENV = "NPO_LOG_KEY_FILE"
+CHECKPOINTS_ENV = "NPO_LOG_CHECKPOINTS"
+CHECKPOINT_SECONDS = 60.0  # while the server runs: a checkpoint this often when entries were written since
+LEGACY_SETTING = "log_legacy_until"  # settings row (migration m006): entries up to it are unkeyed
+_HMAC_INFO = b"npo access log: entry HMAC-SHA256 v1"
+_SIGNING_INFO = b"npo access log: checkpoint Ed25519 v1"
+_CHECKPOINT_DOMAIN = b"npo access log checkpoint v1\n"
+_CHECKPOINT_FIELDS = {"seq": int, "entries": int, "head": str, "time": str, "legacy_until": int, "key_id": str}
+_warned: set[str] = set()
+
+
+class LogTampered(NpoError):
+    """The access log or its checkpoints do not hold together; no checkpoint is signed over such a log."""
+
+    code = "log_tampered"
+
+
+def _derive(secret: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+class LogKey:
+    """The operator's access-log key: entries' HMAC key and the checkpoints' Ed25519 key, from one secret."""
+
+    def __init__(self, secret: bytes, path: Path | None = None):
+        self.path = path
+        self.hmac_key = _derive(secret, _HMAC_INFO)
+        self._signing = Ed25519PrivateKey.from_private_bytes(_derive(secret, _SIGNING_INFO))
+        self.public_key = self._signing.public_key()
+        self.key_id = hashlib.sha256(self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+
+    def public_pem(self) -> str:
+        return self.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(self, message: bytes) -> str:
+        return base64.b64encode(self._signing.sign(message)).decode()
+
+    def signed(self, message: bytes, signature: str) -> bool:
+        try:
+            self.public_key.verify(base64.b64decode(signature, validate=True), message)
+            return True
+        except (InvalidSignature, ValueError):
+            return False
+
+    @classmethod
+    def read(cls, path: Path) -> "LogKey":
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+        try:
+            secret = bytes.fromhex(text)
+        except ValueError:
+            secret = b""
+        if len(secret) != 32:
+            raise StartupError(f"{path} is not an npo access-log key (64 hexadecimal digits).")
+        if path.stat().st_mode & 0o077 and str(path) not in _warned:
+            _warned.add(str(path))
+            sys.stderr.write(f"npo: warning: the access-log key {path} can be read by others; chmod 600 it.\n")
+        return cls(secret, path)
+
+    @classmethod
+    def create(cls, path: Path) -> "LogKey":
+        """A new random key at `path`, unless another process made one first (then that one)."""
+        secret = (secrets.token_bytes(32).hex() + "\n").encode()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        _write_new(tmp, secret)
+        try:
+            os.link(tmp, path)  # atomic and never over an existing key: a reader sees all of it or nothing
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError:  # no hard links on this file system: create it in place, still never over a key
+            try:
+                _write_new(path, secret)
+                created = True
+            except FileExistsError:
+                created = False
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(path.parent)
+        if created:
+            sys.stderr.write(f"npo: created the access-log key {path} (mode 0600). It seals the access log: keep "
+                             f"it, and a copy, outside the database and its backups (or set {KEY_FILE_ENV}).\n")
+        return cls.read(path)
+
+
+def key_path(registry: Path, configured: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """The key file and whether it is the default one next to the registry (which npo may create)."""
+    chosen = configured or os.environ.get(KEY_FILE_ENV)
+    return (Path(chosen), False) if chosen else (Path(f"{registry}.logkey"), True)
+
+
+def checkpoints_path(registry: Path, configured: str | os.PathLike | None = None) -> Path:
+    return Path(configured or os.environ.get(CHECKPOINTS_ENV) or f"{registry}.checkpoints")
+
+
+def load_key(registry: Path, conn: sqlite3.Connection, configured: str | os.PathLike | None = None) -> LogKey:
+    """The configured key; for a registry with none configured, `<registry>.logkey`, made on first use.
+
+    A new key is never made for a log that is already keyed: its entries could not be verified again."""
+    path, default = key_path(registry, configured)
+    try:
+        return LogKey.read(path)
+    except FileNotFoundError:
+        if not default:
+            raise StartupError(f"The access-log key file {path} does not exist ({KEY_FILE_ENV} or --log-key).") \
+                from None
+    except OSError as e:
+        raise StartupError(f"The access-log key {path} cannot be read ({e}).") from e
+    try:
+        keyed = conn.execute("select exists(select 1 from log_checkpoints) or "
+                             "exists(select 1 from access_log where seq > ?)", [_legacy_until(conn)]).fetchone()[0]
+    except sqlite3.Error as e:
+        raise StartupError(f"The access log cannot be read ({e}).") from e
+    if keyed:
+        raise StartupError(f"The access log is keyed but its key {path} is missing: restore it, or point "
+                           f"{KEY_FILE_ENV} at it. npo makes no new key for a keyed log.")
+    try:
+        return LogKey.create(path)
+    except OSError as e:
+        raise StartupError(f"The access-log key {path} cannot be created ({e}).") from e
+
+
+def _legacy_until(conn: sqlite3.Connection) -> int:
+    """The last entry chained without a key. Missing (removed), it is 0: every entry must then be keyed."""
+    row = conn.execute("select value from settings where key = ?", [LEGACY_SETTING]).fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """(last seq, entry count, chain head, time), signed; `where` says where it was read."""
+
+    seq: int
+    entries: int
+    head: str
+    time: str
+    legacy_until: int
+    key_id: str
+    signature: str
+    where: str = ""
+
+    def signed_bytes(self) -> bytes:
+        return _CHECKPOINT_DOMAIN + json.dumps({k: getattr(self, k) for k in _CHECKPOINT_FIELDS}, sort_keys=True,
+                                               separators=(",", ":")).encode()
+
+    def line(self) -> str:
+        record = {k: getattr(self, k) for k in _CHECKPOINT_FIELDS} | {"signature": self.signature}
+        return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def parse(cls, record, where: str) -> "Checkpoint | None":
+        """A checkpoint from a file line or a table row; None if it is not one."""
+        if not isinstance(record, dict) or not isinstance(record.get("signature"), str):
+            return None
+        for name, kind in _CHECKPOINT_FIELDS.items():
+            if type(record.get(name)) is not kind:  # exactly: True is no seq, "5" is no count
+                return None
+        return cls(**{k: record[k] for k in _CHECKPOINT_FIELDS}, signature=record["signature"], where=where)
+
+
+def read_checkpoint_file(path: Path) -> tuple[list[Checkpoint], str | None]:
+    """The checkpoints of a file, and the first line that is not one (a torn last line is skipped)."""
+    checkpoints = []
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            cp = Checkpoint.parse(json.loads(raw), f"{path} line {number}")
+        except ValueError:
+            cp = None
+        if cp is None:
+            if number == len(lines):  # no newline after it: a write cut short (power loss), not a claim
+                continue
+            return checkpoints, f"{path} line {number} is not a checkpoint"
+        checkpoints.append(cp)
+    return checkpoints, None
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append and fsync; one write(2) with O_APPEND, so concurrent writers never interleave a line."""
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _fsync_dir(path.parent)
+
+
+@dataclass
+class _Walk:
+    """Where a walk of the chain got to: the last good entry, the count, the head; or the problem it met."""
+
+    last: int = 0
+    count: int = 0
+    head: str = GENESIS
+    legacy: int = 0
+    problem: tuple[str, int, str] | None = None  # (kind, first bad seq, what)
+    heads: dict = field(default_factory=dict)  # seq -> hash, for the seqs asked for
+
+
+def _walk(conn: sqlite3.Connection, key: bytes, legacy_until: int, *, after: int = 0, count: int = 0,
+          head: str = GENESIS, marks=frozenset()) -> _Walk:
+    """Check the entries after `after` (whose hash is `head`): gap-free seq, each following the one before,
+    each hash right (plain SHA-256 up to `legacy_until`, HMAC after). Stops at the first problem."""
+    w = _Walk(after, count, head)
+    cur = conn.execute("select seq, " + ", ".join(LOG_FIELDS) + ", prev_hash, hash from access_log "
+                       "where seq > ? order by seq", [after])
+    for row in cur:
+        seq, values, prev_hash, digest = row[0], dict(zip(LOG_FIELDS, row[1:-2])), row[-2], row[-1]
+        expected, keyed = w.last + 1, seq > legacy_until
+        own = key if keyed else None
+        if seq != expected:
+            gap = f"entries {expected}-{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
+            w.problem = ("deleted", expected, f"{gap} missing (the seq has a gap)")
+        elif prev_hash != w.head:
+            if chain_hash(prev_hash, values, own) == digest:
+                w.problem = ("deleted", seq, f"entry {seq} is intact but does not follow entry {seq - 1}: entries "
+                                             f"before it were removed and the rest renumbered")
+            else:
+                w.problem = ("rechained", seq, f"entry {seq} does not follow entry {seq - 1} and does not match "
+                                               f"its own hash: entries were changed")
+        elif chain_hash(w.head, values, own) != digest:
+            if keyed and chain_hash(w.head, values) == digest:
+                what = (f"entry {seq} is chained with plain SHA-256, but every entry after {legacy_until} carries "
+                        f"an HMAC: the chain was recomputed without the key")
+            elif keyed:
+                what = (f"entry {seq} does not match its HMAC: it was changed, or the chain recomputed with another "
+                        f"key (or this is not the log's key)")
+            else:
+                what = f"entry {seq}, written before the log had a key, does not match its SHA-256 hash"
+            w.problem = ("rechained", seq, what)
+        if w.problem:
+            return w
+        w.last, w.count, w.head = seq, w.count + 1, digest
+        w.legacy += not keyed
+        if seq in marks:
+            w.heads[seq] = digest
+    return w
+
+
+class VerifyResult(tuple):
+    """(intact, entries checked, first bad seq), as `GuardStore.verify` always returned, with what was found:
+    `problem` (None, truncated, deleted, rechained, forged_checkpoint or checkpoints_missing) and `message`,
+    one line that says it; `checkpoint` is the last checkpoint the log was checked against."""
+
+    def __new__(cls, ok: bool, count: int, bad: int | None, *, problem: str | None = None, message: str = "",
+                checkpoint: Checkpoint | None = None, checkpoints: int = 0, legacy: int = 0):
+        self = super().__new__(cls, (ok, count, bad))
+        self.problem, self.message, self.checkpoint = problem, message, checkpoint
+        self.checkpoints, self.legacy = checkpoints, legacy
+        return self
+
+    ok = property(lambda self: self[0])
+    count = property(lambda self: self[1])
+    bad = property(lambda self: self[2])
+
+
+_KIND_TITLE = {"truncated": "truncated", "deleted": "entries deleted", "rechained": "re-chained",
+               "forged_checkpoint": "checkpoint forged", "checkpoints_missing": "checkpoints missing"}
+
+
+def _failed(kind: str, count: int, bad: int | None, what: str, **extra) -> VerifyResult:
+    return VerifyResult(False, count, bad, problem=kind, message=f"Access log {_KIND_TITLE[kind]}: {what}.", **extra)
+
+
+def _judge(walk: _Walk, checkpoints: list[Checkpoint], legacy_until: int) -> VerifyResult:
+    """The walk's verdict against the checkpoints: the first problem in seq order, or intact."""
+    stop = walk.problem[1] if walk.problem else None
+    for cp in sorted(checkpoints, key=lambda c: (c.seq, c.time)):
+        if stop is not None and cp.seq >= stop:
+            break
+        if cp.legacy_until != legacy_until:
+            return _failed("rechained", walk.count, None, f"the database says entries up to {legacy_until} are "
+                           f"unkeyed, but {cp.where} (checkpoint of {cp.time}) says {cp.legacy_until}")
+        if cp.seq > walk.last:
+            return _failed("truncated", walk.count, walk.last + 1,
+                           f"it ends at entry {walk.last}, but {cp.where} (checkpoint of {cp.time}) covers "
+                           f"{cp.entries} entries up to entry {cp.seq}: entries {walk.last + 1}-{cp.seq} are gone")
+        head = walk.heads.get(cp.seq, GENESIS if cp.seq == 0 else None)
+        if head != cp.head:
+            return _failed("rechained", walk.count, cp.seq, f"entry {cp.seq} does not match {cp.where} (checkpoint "
+                           f"of {cp.time}): the log up to it was rewritten and its chain recomputed")
+        if cp.entries != cp.seq:  # a walk from entry 1 without gaps has counted `seq` entries by then
+            return _failed("deleted", walk.count, cp.seq, f"{cp.where} (checkpoint of {cp.time}) counts "
+                           f"{cp.entries} entries up to entry {cp.seq}, the log has {cp.seq}")
+    if walk.problem:
+        kind, bad, what = walk.problem
+        return _failed(kind, walk.count, bad, what)
+    last = max(checkpoints, key=lambda c: (c.seq, c.time), default=None)
+    legacy = f", {walk.legacy} of them from before the log had a key" if walk.legacy else ""
+    distinct = len({cp.signature for cp in checkpoints})  # the database and the file hold the same ones
+    if last is None:
+        sealed = "no checkpoint yet (`npo log checkpoint` signs one)"
+    else:
+        after = walk.last - last.seq
+        sealed = (f"{distinct} signed checkpoint{'s' if distinct > 1 else ''} match, the last of {last.time} up to "
+                  f"entry {last.seq}" + (f" ({after} entries after it are sealed by their HMAC only)" if after else ""))
+    return VerifyResult(True, walk.count, None, message=f"Access log intact: {walk.count} entries{legacy}; {sealed}.",
+                        checkpoint=last, checkpoints=distinct, legacy=walk.legacy)

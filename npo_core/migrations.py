@@ -185,3 +185,21 @@ def m005_guard_epoch(db: Database):
         for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
             db.execute(f"create trigger {table}_{event}_epoch after {event} on {table} begin "
                        f"{bump.format(pid=pid.format(row=row))} end")
+
+
+@migrations()
+def m006_log_seal(db: Database):
+    """The access log's seal: where keyed entries begin, and the signed checkpoints.
+
+    Entries up to `log_legacy_until` (the last entry when this migration ran) were chained with plain
+    SHA-256, before the log had a key; every later entry carries an HMAC-SHA256 under the operator's
+    key, which is kept outside this database. A checkpoint is (last seq, entry count, chain head, time)
+    signed with Ed25519; the same line is appended to a checkpoint file outside the database."""
+    db.table("log_checkpoints").create(
+        {"id": int, "seq": int, "entries": int, "head": str, "time": str, "legacy_until": int, "key_id": str,
+         "signature": str},
+        pk="id",
+        not_null={"seq", "entries", "head", "time", "legacy_until", "key_id", "signature"},
+    )
+    last = db.execute("select coalesce(max(seq), 0) from access_log").fetchone()[0]
+    db["settings"].upsert({"key": "log_legacy_until", "value": str(last)}, pk="key")

@@ -115,6 +115,9 @@ def make_app(core: Core) -> web.Application:
         # it. Asking for it back after 1 ms instead of 5: loop lag p99 52.8 -> 29.6 ms (BENCHMARKS.md).
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, 0.001))
+        # The access log's seal: while the app runs, a signed checkpoint every minute in which entries were
+        # logged, and one at every clean shutdown (guards.GuardStore.start_checkpoints / stop_checkpoints).
+        core.guards.start_checkpoints()
         try:
             for result in core.pm.hook.startup(core=core):
                 await await_me_maybe(result)
@@ -123,6 +126,7 @@ def make_app(core: Core) -> web.Application:
             await core.http.close()
             core.worker.shutdown(wait=False, cancel_futures=True)
             sys.setswitchinterval(switch_interval)
+            await core.guards.stop_checkpoints()  # the access log's seal, last: after the last request
 
     app.cleanup_ctx.append(http_client_and_worker)
     from .api import routes as api_routes
