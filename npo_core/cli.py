@@ -4,20 +4,257 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import json
+import os
+import re
+import signal
+import stat
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import NpoError
+from .errors import BadRequest, InvalidPatientId, NotFound, NpoError
 from .plugins import collect, describe, make_plugin_manager
-from .registry import Registry
+from .registry import Registry, unsafe_character
+
+# -- hostile input: what every argument is checked for, and how output reaches the terminal ----------
+
+MAX_ARGUMENT = 4096  # characters in one argument (PATH_MAX); longer is never a real value
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+                     "\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text) -> str:
+    """Text for the operator's terminal: control characters and escape-sequence introducers (ESC, CSI, BEL,
+    backspace, CR, newline), bidirectional overrides and undecodable bytes are shown escaped (\\x1b,
+    \\u202e), never interpreted. Producer, clinician and file content is data, never terminal commands."""
+    text = "" if text is None else str(text)
+    return _UNSAFE.sub(_escape, text)
+
+
+def _json_escape(match: re.Match) -> str:
+    char = match.group()  # a raw newline is indentation (json.dumps escapes those in text)
+    return char if char == "\n" else f"\\u{ord(char):04x}"
+
+
+def dump_json(data) -> str:
+    """JSON for the terminal: what json.dumps leaves raw (DEL, C1 controls, bidi overrides, lone surrogates)
+    is written as a \\u escape too, so the document means the same and the terminal interprets nothing."""
+    return _UNSAFE.sub(_json_escape, json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _check_arguments(ctx: click.Context, args: list[str]) -> None:
+    """No argument carries control characters, undecodable bytes or an absurd length, whatever command."""
+    positional_only = False
+    for i, token in enumerate(args):
+        if not isinstance(token, str):
+            continue
+        option, value = None, token
+        if token == "--":
+            positional_only = True
+        elif positional_only:
+            pass
+        elif token.startswith("--") and "=" in token:
+            option, value = token.split("=", 1)
+        elif i and args[i - 1].startswith("-") and args[i - 1] != "--" and not token.startswith("-"):
+            option = args[i - 1].split("=", 1)[0]
+        where = f"The value of {option}" if option else f"The argument {_quoted(token)}"
+        bad = unsafe_character(value)
+        if bad is not None:
+            what = ("bytes that are not UTF-8 text" if 0xD800 <= ord(bad) <= 0xDFFF
+                    else f"the control character U+{ord(bad):04X}")
+            raise click.UsageError(f"{where} contains {what}; npo takes printable text only.", ctx=ctx)
+        if len(token) > MAX_ARGUMENT:
+            raise click.UsageError(f"{where} is {len(token)} characters long; npo takes at most {MAX_ARGUMENT}.",
+                                   ctx=ctx)
+
+
+def _quoted(value: str, limit: int = 60) -> str:
+    """A value as an error message may quote it: escaped, cut when long."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _os_error(e: OSError) -> str:
+    name = e.filename if isinstance(e.filename, str) else None
+    reason = e.strerror or type(e).__name__
+    return f"{_quoted(name, 200)}: {reason}." if name else f"{reason}: {e}"
+
+
+class NpoCommand(click.Command):
+    def parse_args(self, ctx, args):
+        _check_arguments(ctx, args)
+        return super().parse_args(ctx, args)
+
+
+class NpoGroup(click.Group):
+    """Every npo command: hostile arguments are refused before parsing, and an expected failure (NpoError,
+    a file or network problem) ends as one escaped `Error:` line and a non-zero exit, never a traceback."""
+
+    command_class = NpoCommand
+    group_class = type  # sub-groups are NpoGroups too
+
+    def parse_args(self, ctx, args):
+        _check_arguments(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as e:
+            e.message = safe_text(e.message)
+            raise
+        except NpoError as e:
+            raise click.ClickException(safe_text(e.message)) from None
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise click.ClickException(safe_text(_os_error(e))) from None
+
+
+class Number(click.ParamType):
+    """A number in ASCII digits within bounds: 'inf', 'nan', '1e9', '٣', '²' and '-1' (unless allowed) are
+    refused; Python's int() and float() would take several of them."""
+
+    name = "number"
+
+    def __init__(self, *, integer: bool = False, minimum: float | None = None, maximum: float | None = None,
+                 above: float | None = None):
+        self.integer, self.minimum, self.maximum, self.above = integer, minimum, maximum, above
+        sign = "-?" if (minimum is None and above is None) or (minimum is not None and minimum < 0) else ""
+        digits = r"[0-9]{1,9}" if integer else r"(?:[0-9]{1,9}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})"
+        self._pattern = re.compile(sign + digits, re.ASCII)
+
+    def _bounds(self) -> str:
+        low = f"more than {self.above:g}" if self.above is not None else (
+            f"at least {self.minimum:g}" if self.minimum is not None else "")
+        high = f"at most {self.maximum:g}" if self.maximum is not None else ""
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} (ASCII digits){', ' if low or high else ''}{' and '.join(x for x in (low, high) if x)}"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and self._pattern.fullmatch(value.strip()):
+            number = int(value.strip()) if self.integer else float(value.strip())
+        else:
+            self.fail(f"{_quoted(str(value))} is not {self._bounds()}.", param, ctx)
+        too_low = (self.minimum is not None and number < self.minimum) or (
+            self.above is not None and number <= self.above)
+        if too_low or (self.maximum is not None and number > self.maximum) or number != number:
+            self.fail(f"{_quoted(str(value))} is not {self._bounds()}.", param, ctx)
+        return number
+
+
+class IsoDate(click.ParamType):
+    """A calendar date YYYY-MM-DD in ASCII digits, year 1 to 9999 ('0000-01-01' and '2026-02-30' are not)."""
+
+    name = "date"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value, re.ASCII):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.fail(f"{_quoted(str(value))} is not a date (YYYY-MM-DD, a real day of year 0001-9999).", param, ctx)
+
+
+class Text(click.ParamType):
+    """A name or free text: not empty, at most `limit` characters (control characters never get here)."""
+
+    name = "text"
+
+    def __init__(self, limit: int = 200):
+        self.limit = limit
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str) or not value.strip():
+            self.fail("is empty; leave the option out instead." if param and param.required is False
+                      else "is empty.", param, ctx)
+        if len(value) > self.limit:
+            self.fail(f"is {len(value)} characters long; at most {self.limit} are accepted.", param, ctx)
+        return value
+
+
+class Host(click.ParamType):
+    """An address to listen on: an IP address or a host name in ASCII (not empty: say 0.0.0.0 for all)."""
+
+    name = "host"
+
+    def convert(self, value, param, ctx):
+        try:
+            ipaddress.ip_address(value)
+            return value
+        except ValueError:
+            pass
+        if isinstance(value, str) and len(value) <= 253 and re.fullmatch(
+                r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+                value, re.ASCII):
+            return value
+        self.fail(f"{_quoted(str(value))} is not an IP address or host name to listen on.", param, ctx)
+
+
+PORT = Number(integer=True, minimum=1, maximum=65535)
+
+
+def _hsa_id(ctx, param, value):
+    """Option callback: an HSA-id (SE + organisation number + '-' + letters and digits), or nothing."""
+    from .identity import check_hsa_id
+
+    if value is None:
+        return None
+    try:
+        return check_hsa_id(value)
+    except BadRequest as e:
+        raise click.BadParameter(e.message, ctx, param) from None
+
+
+def _patient_id(ctx, param, value):
+    """Option callback: a personnummer or samordningsnummer, checked here; the command parses it again."""
+    from .identity import parse_patient_id
+
+    if value is None:
+        return None
+    try:
+        parse_patient_id(value)
+    except InvalidPatientId as e:
+        raise click.BadParameter(f"{_quoted(value)}: {e.message}", ctx, param) from None
+    return value
+
+
+def _known_env(ctx, param, value):
+    """Option callback: an environment the registry knows; 'nosuch' is an error naming them, not an empty table."""
+    context = ctx.find_object(Context)
+    if value is None or context is None:
+        return value
+    try:
+        context.registry.environment(value)
+    except NotFound as e:
+        raise click.BadParameter(e.message, ctx, param) from None
+    return value
+
+
+def _registry_path(ctx, param, value):
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("is empty; name the registry file (default registry.db).", ctx, param)
+    return value
+
 
 registry_option = click.option(
     "--registry", "registry_path", envvar="NPO_REGISTRY", type=click.Path(dir_okay=False),
-    default="registry.db", show_default=True, help="Registry database (created and migrated on first use).")
-env_option = click.option("--env", "env_name", required=True, help="Environment: prod, qa, sit or demo.")
+    default="registry.db", show_default=True, callback=_registry_path,
+    help="Registry database (created and migrated on first use).")
+env_option = click.option("--env", "env_name", required=True, callback=_known_env,
+                          help="Environment: prod, qa, sit or demo.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -66,18 +303,28 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def echo_table(rows: list[dict], columns: list[str]) -> None:
-    widths = {c: max([len(c)] + [len(str(r.get(c, "") if r.get(c) is not None else "")) for r in rows]) for c in columns}
-    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for r in rows:
-        click.echo("  ".join(str(r.get(c) if r.get(c) is not None else "").ljust(widths[c]) for c in columns).rstrip())
+    """A plain table; every cell escaped (safe_text), so stored text cannot drive the terminal."""
+    cells = [{c: safe_text(r.get(c) if r.get(c) is not None else "") for c in columns} for r in rows]
+    widths = {c: max([len(c)] + [len(r[c]) for r in cells]) for c in columns}
+    click.echo("  ".join(safe_text(c).ljust(widths[c]) for c in columns).rstrip())
+    for r in cells:
+        click.echo("  ".join(r[c].ljust(widths[c]) for c in columns).rstrip())
 
 
-@click.group()
+@click.group(cls=NpoGroup)
 @registry_option
+@click.option("--log-key", "log_key", envvar="NPO_LOG_KEY_FILE", type=click.Path(dir_okay=False),
+              help="The access log's key, kept outside the database [default: <registry>.logkey, made on first use].")
+@click.option("--log-checkpoints", "log_checkpoints", envvar="NPO_LOG_CHECKPOINTS", type=click.Path(dir_okay=False),
+              help="File the access log's signed checkpoints are appended to, to ship elsewhere "
+                   "[default: <registry>.checkpoints].")
 @click.version_option(package_name="npo")
 @click.pass_context
-def cli(ctx, registry_path):
+def cli(ctx, registry_path, log_key, log_checkpoints):
     """npo: an open National Patient Overview (Nationell patientöversikt)."""
+    for name, value in (("NPO_LOG_KEY_FILE", log_key), ("NPO_LOG_CHECKPOINTS", log_checkpoints)):
+        if value:  # every GuardStore of this process reads them, the server's too
+            os.environ[name] = os.path.abspath(value)
     ctx.obj = Context(registry_path, pm=ctx.obj)
 
 
@@ -86,7 +333,7 @@ def cli(ctx, registry_path):
 def init(ctx: Context):
     """Create or migrate the registry and record every registered contract."""
     registry = ctx.registry
-    click.echo(f"Registry ready at {registry.path} ({len(ctx.reg.contracts)} contracts registered).")
+    click.echo(safe_text(f"Registry ready at {registry.path} ({len(ctx.reg.contracts)} contracts registered)."))
 
 
 @cli.command()
@@ -96,14 +343,14 @@ def plugins(ctx: Context, as_json):
     """List plugins: name, version, hooks, and what each registered."""
     info = describe(ctx.pm, ctx.reg)
     if as_json:
-        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        click.echo(dump_json(info))
         return
     for p in info:
         reg = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registered"].items())
-        click.echo(f"{p['name']} {p['version'] or ''}".rstrip())
-        click.echo(f"  hooks: {', '.join(p['hooks'])}")
+        click.echo(safe_text(f"{p['name']} {p['version'] or ''}".rstrip()))
+        click.echo(safe_text(f"  hooks: {', '.join(p['hooks'])}"))
         if reg:
-            click.echo(f"  registered: {reg}")
+            click.echo(safe_text(f"  registered: {reg}"))
 
 
 # -- serving -------------------------------------------------------------------------
@@ -113,16 +360,23 @@ def _run(apps: list[tuple], banner: str) -> None:
     """Serve (app, host, port[, ssl_context]) tuples in one process until interrupted."""
     from aiohttp import web
 
+    from .web import Site
+
     async def main():
         runners = []
         for app, host, port, *tls in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, host, port, ssl_context=tls[0] if tls else None).start()
+            await Site(runner, host, port, ssl_context=tls[0] if tls else None).start()
             runners.append(runner)
         click.echo(banner)
+        stop = asyncio.Event()
+        try:  # a service manager's stop (SIGTERM) is a clean shutdown, as Ctrl-C is
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             for runner in reversed(runners):
                 await runner.cleanup()
@@ -131,12 +385,15 @@ def _run(apps: list[tuple], banner: str) -> None:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the port is taken, the address is not this machine's, the name does not resolve
+        where = ", ".join(f"{host}:{port}" for _, host, port, *_ in apps)
+        raise click.ClickException(f"Cannot listen on {where}: {e.strerror or e}.") from None
 
 
 @cli.command()
 @env_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, type=Host())
+@click.option("--port", default=8080, show_default=True, type=PORT)
 @pass_ctx
 def serve(ctx: Context, env_name, host, port):
     """Serve the clinician web view and API for one environment."""
@@ -152,13 +409,35 @@ def serve(ctx: Context, env_name, host, port):
     _run([(make_app(core), host, port, tls)], f"npo serving {env_name} on {scheme}://{host}:{port}/")
 
 
+def _faults(ctx, param, values):
+    """--fault ADDRESS=KIND: a source system's logical address (an HSA-id) and a misbehaviour the demo knows."""
+    from .demo import PROVIDERS
+    from .demo.platform import FAULTS
+    from .identity import check_hsa_id
+
+    faults = {}
+    for value in values:
+        address, sep, kind = value.partition("=")
+        try:
+            check_hsa_id(address)
+        except BadRequest:
+            sep = ""
+        if not sep or kind not in FAULTS:
+            demo = ", ".join(system[0] for *_, system in PROVIDERS)
+            raise click.BadParameter(f"{_quoted(value)} is not ADDRESS=KIND: a source system's logical address "
+                                     f"(the demo's: {demo}) and one of {', '.join(FAULTS)}.", ctx, param)
+        faults[address] = kind
+    return faults
+
+
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--platform-port", default=8081, show_default=True, type=int,
+@click.option("--host", default="127.0.0.1", show_default=True, type=Host())
+@click.option("--port", default=8080, show_default=True, type=PORT)
+@click.option("--platform-port", default=8081, show_default=True, type=PORT,
               help="Port of the demo service platform and its producers.")
-@click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds every demo producer waits.")
-@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND",
+@click.option("--latency", default=0.0, show_default=True, type=Number(minimum=0, maximum=600),
+              help="Seconds every demo producer waits (at most 600).")
+@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND", callback=_faults,
               help="Make one source system misbehave: slow, reset, http500, soap_fault, malformed, "
                    "wrong_namespace, schema_invalid, oversize or entities (repeatable).")
 @pass_ctx
@@ -169,16 +448,17 @@ def demo(ctx: Context, host, port, platform_port, latency, faults):
     from .demo.platform import make_platform
     from .web import make_app
 
+    if port == platform_port:
+        raise click.UsageError(f"--port and --platform-port are both {port}; they need a port each.")
+    try:
+        platform = make_platform(ctx.reg.contracts, latency=latency, faults=faults)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
     registry = ctx.registry
     seed_registry(registry, list(ctx.reg.contracts))
     registry.set_environment("demo", base_url=f"http://127.0.0.1:{platform_port}/vp")
     core = Core(registry, "demo", ctx.pm)
     seed_blocks(core.guards)
-    try:
-        platform = make_platform(ctx.reg.contracts, latency=latency,
-                                 faults=dict(f.split("=", 1) for f in faults if "=" in f))
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
     _run([(platform, "127.0.0.1", platform_port), (make_app(core), host, port)],
          f"npo demo on http://{host}:{port}/ (demo producers on http://127.0.0.1:{platform_port}/vp)")
 
@@ -197,7 +477,7 @@ def env():
 def env_list(ctx: Context, as_json):
     rows = [e.__dict__ for e in ctx.registry.environments()]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(dump_json(rows))
     else:
         echo_table(rows, ["name", "description", "npo_hsa_id", "base_url", "validate_responses"])
 
@@ -210,10 +490,10 @@ def env_show(ctx: Context, name, as_json):
     e = dict(ctx.registry.environment(name).__dict__)
     e.update(ctx.registry.plugin_settings(name))
     if as_json:
-        click.echo(json.dumps(e, indent=2, ensure_ascii=False))
+        click.echo(dump_json(e))
     else:
         for k, v in e.items():
-            click.echo(f"{k}: {v if v is not None else ''}")
+            click.echo(safe_text(f"{k}: {v if v is not None else ''}"))
 
 
 @env.command("set")
@@ -225,25 +505,46 @@ def env_set(ctx: Context, name, key, value):
     """Set one setting, e.g. `npo env set qa base_url https://.../vp`.
 
     A dotted key sets a plugin's own setting: `npo env set qa siths.ca_bundle /etc/npo/siths-ca.pem`.
+
+    Refused rather than stored: an unknown key; a URL (base_url, *_url) that is not http(s) with a host;
+    a timeout that is not more than 0 and at most 3600 seconds; a total_deadline below read_timeout;
+    a boolean other than yes/no, true/false, on/off, 1/0, ja/nej; an auth method no plugin provides;
+    a certificate, key or other file (client_cert, *_file, *_cert, *_key, *_bundle, *_metadata) that is
+    not an existing file. An empty VALUE clears an optional setting.
     """
+    from .registry import (FILE_FIELDS, is_file_key, parse_environment_value, split_plugin_key)
+
+    registry = ctx.registry
+    registry.environment(name)
     if "." in key:
-        plugin, _, setting = key.partition(".")
-        ctx.registry.set_plugin_setting(name, plugin, setting, value or None)
-        click.echo(f"{name}: {key} = {value}")
-        return
-    if key in ("connect_timeout", "read_timeout", "total_deadline"):
-        try:
-            parsed = float(value)
-        except ValueError:
-            raise click.UsageError(f"{key} is a number of seconds.") from None
-    elif key == "validate_responses":
-        parsed = int(value.lower() in ("1", "true", "yes", "on"))
-    elif key == "auth_methods":
-        parsed = json.dumps([v.strip() for v in value.split(",") if v.strip()])
-    else:
+        plugin, setting = split_plugin_key(key)
         parsed = value or None
-    ctx.registry.set_environment(name, **{key: parsed})
-    click.echo(f"{name}: {key} = {value}")
+        if parsed is not None and is_file_key(setting):
+            parsed = _existing_file(parsed, key)
+        registry.set_plugin_setting(name, plugin, setting, parsed)
+    else:
+        parsed = parse_environment_value(key, value)
+        if key == "auth_methods":
+            methods, known = json.loads(parsed), sorted(ctx.reg.auth_methods)
+            unknown = [m for m in methods if m not in known]
+            if not methods or unknown:
+                raise click.UsageError(f"auth_methods names one or more of {', '.join(known)} (comma separated)"
+                                       + (f"; no plugin provides {', '.join(map(repr, unknown))}." if unknown else "."))
+        if key in FILE_FIELDS and parsed is not None:
+            parsed = _existing_file(parsed, key)
+        registry.set_environment(name, **{key: parsed})
+    shown = {1: "yes", 0: "no"}.get(parsed) if key == "validate_responses" else parsed
+    click.echo(safe_text(f"{name}: {key} = {shown if shown is not None else '(not set)'}"))
+
+
+def _existing_file(value: str, what: str) -> str:
+    """A file npo reads later (certificate, key, CA bundle, CRL, directory): it must exist now and be a file.
+    Stored as an absolute path (symbolic links kept, so a renewed certificate behind a link is still found)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        state = "is a directory" if path.is_dir() else "does not exist or is not a regular file"
+        raise click.UsageError(f"{what}: {_quoted(value, 200)} {state}; give the path of the file.")
+    return os.path.abspath(path)
 
 
 # -- contracts -------------------------------------------------------------------------
@@ -263,7 +564,7 @@ def contracts_list(ctx: Context, env_name, as_json):
     for r in rows:
         r["enabled"] = bool(r["enabled"])
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(dump_json(rows))
     else:
         echo_table([{**r, "enabled": "yes" if r["enabled"] else "no"} for r in rows],
                    ["id", "version", "categorization", "title", "enabled", "plugin"])
@@ -293,11 +594,133 @@ def contracts_disable(ctx: Context, name, env_name):
     _toggle(ctx, name, env_name, False)
 
 
-def _payload(path: str):
-    from . import soap
+# -- reading a message file: one line naming what is wrong and where -------------------------
 
-    data = Path(path).read_bytes()
-    return soap.unwrap(soap.parse_xml(data))[0]
+PLACEHOLDER = re.compile(r"\$\{[^}]{0,200}\}")  # SoapUI property expansion: ${patientId}, ${#TestCase#x}
+
+
+def _path_of(element, top) -> str:
+    """local[2]/local/... from `top` down to `element`, as a reader finds it in the file."""
+    from lxml import etree
+
+    steps = []
+    el = element
+    while el is not None and isinstance(el.tag, str):
+        parent = el.getparent()
+        local = etree.QName(el).localname
+        same = [s for s in parent if s.tag == el.tag] if parent is not None else [el]
+        steps.append(f"{local}[{same.index(el) + 1}]" if len(same) > 1 else local)
+        if el is top:
+            break
+        el = parent
+    return "/".join(reversed(steps))
+
+
+def _at(file: str, element=None, top=None) -> str:
+    """FILE, line N, element path: the place an error line names."""
+    place = safe_text(file)
+    if element is not None:
+        if element.sourceline:
+            place += f", line {element.sourceline}"
+        place += f", <{safe_text(_path_of(element, top))}>"
+    return place
+
+
+def _read_message(file: str):
+    """The XML document in FILE. A file npo cannot read ends here with one line saying what and where:
+    a directory, device or pipe, too large, empty, binary, not well-formed XML, a DTD, a SOAP fault, an
+    empty SOAP body, an unexpanded SoapUI placeholder."""
+    from lxml import etree
+
+    from . import soap
+    from .errors import ContractError
+
+    shown = safe_text(file)
+    info = os.stat(file)
+    if stat.S_ISDIR(info.st_mode):
+        raise click.ClickException(f"{shown}: is a directory, not a message file.")
+    if not stat.S_ISREG(info.st_mode):
+        raise click.ClickException(f"{shown}: is not a regular file (a device, pipe or socket); give an XML file.")
+    if info.st_size > soap.MAX_BODY_BYTES:
+        raise click.ClickException(f"{shown}: {info.st_size} bytes; npo reads messages of at most "
+                                   f"{soap.MAX_BODY_BYTES} bytes, as the service platform does.")
+    with open(file, "rb") as f:
+        data = f.read(soap.MAX_BODY_BYTES + 1)
+    if not data.strip():
+        raise click.ClickException(f"{shown}: the file is empty.")
+    if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00")):
+        raise click.ClickException(f"{shown}: is a binary file (it holds NUL bytes), not XML.")
+    try:
+        root = soap.parse_xml(data)
+    except ContractError as e:
+        syntax = e.__context__
+        if isinstance(syntax, etree.XMLSyntaxError) and e.code == "malformed_xml":
+            line, column = syntax.position
+            problem = re.sub(r",? line \d+, column \d+$", "", syntax.msg or "").strip() or "syntax error"
+            raise click.ClickException(f"{shown}, line {line}, column {column}: not well-formed XML "
+                                       f"({safe_text(problem)}).") from None
+        if e.code == "dtd_refused":
+            raise click.ClickException(f"{shown}: holds a DTD (<!DOCTYPE ...>), which npo refuses "
+                                       "(entity expansion and external entities).") from None
+        raise click.ClickException(f"{shown}: {safe_text(e.message)}") from None
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for value in (element.text, *element.attrib.values()):
+            found = PLACEHOLDER.search(value or "")
+            if found:
+                raise click.ClickException(
+                    f"{_at(file, element, root)}: holds the SoapUI placeholder {_quoted(found.group())}; this is "
+                    "a template, not a message (expand its properties, or save the message SoapUI sent or got).")
+    try:
+        return soap.unwrap(root)[0]
+    except ContractError as e:
+        what = {"empty_body": "the SOAP envelope's Body is empty", "soap_fault": "is a SOAP fault, not an answer"}
+        raise click.ClickException(f"{shown}: {what.get(e.code, 'cannot be unwrapped')} "
+                                   f"({safe_text(e.message)}).") from None
+
+
+def _locate(element, error: Exception, top) -> str:
+    """Where inside `element` the plugin's error points: the element holding the value its message quotes."""
+    message = str(getattr(error, "message", None) or error)
+    for value in re.findall(r"'([^']*)'", message):
+        for el in element.iter():
+            if isinstance(el.tag, str) and (el.text or "").strip() == value:
+                return f"line {el.sourceline}, <{safe_text(_path_of(el, top))}>: {safe_text(message)}"
+    return f"line {element.sourceline}, <{safe_text(_path_of(element, top))}>: {safe_text(message)}"
+
+
+def _first_unread(contract, payload, unread: list[dict]) -> str:
+    """The first child of the answer npo could not read, with its line and what the plugin said."""
+    import copy
+
+    from lxml import etree
+
+    from .decoding import PLUGIN_ERRORS
+
+    record_tag = contract.q(contract.record_element) if contract.record_element else None
+    shell = copy.copy(payload)
+    for child in list(shell):
+        if child.tag == record_tag:
+            shell.remove(child)
+    reasons = {u["element"]: u["reason"] for u in unread}
+    for child in payload:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child)
+        if child.tag == record_tag:
+            single = copy.copy(shell)
+            single.insert(0, copy.deepcopy(child))
+            try:
+                contract.parse_response(single)
+            except PLUGIN_ERRORS as e:
+                return _locate(child, e, payload)
+        elif not (name.namespace == contract.responder_namespace and name.localname in contract.envelope_elements) \
+                and name.localname in reasons:
+            place = safe_text(_path_of(child, payload))
+            return f"line {child.sourceline}, <{place}>: {safe_text(reasons[name.localname])}"
+    first = unread[0]
+    return f"<{safe_text(first['element'])}>: {safe_text(first['reason'])}"
 
 
 @contracts.command("validate")
@@ -310,15 +733,17 @@ def contracts_validate(ctx: Context, name, file, bundle):
     from .schemas import SchemaSet, check_bundle, default_bundle
 
     contract = ctx.contract(name)
+    payload = _read_message(file)  # a file npo cannot read is reported as such, bundle or not
     path = Path(bundle) if bundle else default_bundle(ctx.registry.setting("schema_bundle"))
     if path is None:
         raise click.ClickException("No schema bundle configured: run `npo schemas use DIR` or pass --schemas.")
-    issues = SchemaSet(check_bundle(path)).issues(contract, _payload(file))
+    issues = SchemaSet(check_bundle(path)).issues(contract, payload)
     if issues:
         for issue in issues:
-            click.echo(str(issue), err=True)
-        raise click.ClickException(f"{file} is not valid {contract.name} {contract.version} ({len(issues)} errors).")
-    click.echo(f"{file} is valid {contract.name} {contract.version}.")
+            click.echo(safe_text(issue), err=True)
+        raise click.ClickException(f"{safe_text(file)} is not valid {contract.name} {contract.version} "
+                                   f"({len(issues)} errors).")
+    click.echo(f"{safe_text(file)} is valid {contract.name} {contract.version}.")
 
 
 @contracts.command("check")
@@ -338,10 +763,11 @@ def contracts_check(ctx: Context, name, bundle):
     for check in conformance.checks(contract, check_bundle(path), ctx.reg.views):
         try:
             check.run()
-            click.echo(f"ok    {check.name}")
+            click.echo(f"ok    {safe_text(check.name)}")
         except Exception as e:  # a plugin's own exception is a failed check, not a crash
             failed += 1
-            click.echo(f"FAIL  {check.name}: {e if isinstance(e, AssertionError) else f'{type(e).__name__}: {e}'}")
+            detail = e if isinstance(e, AssertionError) else f"{type(e).__name__}: {e}"
+            click.echo(safe_text(f"FAIL  {check.name}: {detail}"))
     if failed:
         raise click.ClickException(f"{contract.id}: {failed} conformance check(s) failed.")
     click.echo(f"{contract.id} ({contract.plugin}) conforms to {contract.name} {contract.version}.")
@@ -353,8 +779,8 @@ def contracts_check(ctx: Context, name, bundle):
               help="The responder XSD, as a path inside the bundle.")
 @click.option("--bundle", "bundle", type=click.Path(file_okay=False),
               help="RIV-TA schema bundle (default: the one `npo schemas use` set, else NPO_RIVTA_SCHEMAS).")
-@click.option("--into", "into", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Directory to write the package folder in.")
+@click.option("--into", "into", type=click.Path(exists=True, file_okay=False), default=".", show_default=True,
+              help="Directory (it must exist) to write the package folder in.")
 @pass_ctx
 def contracts_new(ctx: Context, name, schema, bundle, into):
     """Write an installable plugin package for contract NAME from its official responder schema.
@@ -370,14 +796,17 @@ GetObservationsInteraction/GetObservationsResponder_1.1.xsd
     path = Path(bundle) if bundle else default_bundle(ctx.registry.setting("schema_bundle"))
     if path is None:
         raise click.ClickException("No schema bundle configured: run `npo schemas use DIR` or pass --bundle.")
+    if not schema.strip() or Path(schema).is_absolute() or ".." in Path(schema).parts:
+        raise click.BadParameter(f"{_quoted(schema)} is not a path inside the bundle "
+                                 "(domain/interactions/.../XResponder_1.0.xsd).", param_hint="'--schema'")
     package = scaffold(name, schema, check_bundle(path), Path(into))
-    click.echo(f"Wrote {package}")
+    click.echo(safe_text(f"Wrote {package}"))
     taken = sorted(f"{c.id} ({c.plugin})" for c in ctx.reg.contracts.values() if c.name == name)
     if taken:
         click.echo(f"Note: npo already has {', '.join(taken)}; two plugins registering one contract id "
                    "stop start-up.", err=True)
-    click.echo(f"Next: pip install -e {package} && npo contracts check {name} --schemas {path}\n"
-               f"Then work through the TODO list in {package / 'README.md'}.")
+    click.echo(safe_text(f"Next: pip install -e {package} && npo contracts check {name} --schemas {path}") + "\n"
+               + safe_text(f"Then work through the TODO list in {package / 'README.md'}."))
 
 
 @contracts.command("decode")
@@ -385,12 +814,40 @@ GetObservationsInteraction/GetObservationsResponder_1.1.xsd
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @pass_ctx
 def contracts_decode(ctx: Context, name, file):
-    """Print the normalised records of a response file as JSON."""
+    """Print the normalised records of a response file as JSON, with what could not be read.
+
+    Decoded as the server decodes an answer: one record the plugin cannot read costs that record,
+    listed under "unread" (element, reason, count) with the others shown. Anything unread, or a
+    file that is no answer at all, also ends in one error line naming the place, and exit 1.
+    """
+    from lxml import etree
+
+    from .app import decode_payload  # the lead's decoding; it accounts for every child via account_answer
+    from .errors import ContractError
+
     contract = ctx.contract(name)
-    answer = contract.parse_response(_payload(file))
-    click.echo(json.dumps({"result_code": answer.result_code, "message": answer.message,
-                           "has_more": answer.has_more, "records": [r.to_json() for r in answer.records]},
-                          indent=2, ensure_ascii=False))
+    payload = _read_message(file)
+    expected = contract.q(f"{contract.name}Response")
+    if payload.tag != expected:
+        found = etree.QName(payload)
+        raise click.ClickException(
+            f"{_at(file, payload, payload)}: is {safe_text(found.localname)} in "
+            f"{safe_text(found.namespace or 'no namespace')}, not a {contract.name}Response of version "
+            f"{contract.major} ({contract.responder_namespace}).")
+    try:
+        answer = decode_payload(contract, payload)
+    except ContractError as e:
+        cause = e.__cause__ or e
+        raise click.ClickException(f"{safe_text(file)}: {contract.id} cannot read this answer; "
+                                   f"{_locate(payload, cause, payload)}") from None
+    click.echo(dump_json({"result_code": answer.result_code, "message": answer.message,
+                          "error_code": answer.error_code, "log_id": answer.log_id,
+                          "has_more": answer.has_more, "records": [r.to_json() for r in answer.records],
+                          "unread": answer.unread}))
+    if answer.unread:
+        count = sum(u["count"] for u in answer.unread)
+        raise click.ClickException(f"{safe_text(file)}: {count} element(s) could not be read, first at "
+                                   f"{_first_unread(contract, payload, answer.unread)} (see \"unread\").")
 
 
 # -- producers -------------------------------------------------------------------------
@@ -412,37 +869,65 @@ def producers_list(ctx: Context, env_name, as_json):
     rows = [{**s.__dict__, "contracts": sorted(produced.get(s.logical_address, []))}
             for s in ctx.registry.source_systems(env_name)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(dump_json(rows))
     else:
         echo_table([{**r, "contracts": ", ".join(r["contracts"])} for r in rows],
                    ["logical_address", "name", "care_provider_name", "endpoint", "contracts"])
 
 
+def _units(ctx, param, values):
+    """--unit HSA-ID=Name (the name may be left out): checked, all of them, before anything is written."""
+    from .identity import check_hsa_id
+
+    units = []
+    for value in values:
+        unit_id, sep, unit_name = value.partition("=")
+        try:
+            check_hsa_id(unit_id)
+        except BadRequest as e:
+            raise click.BadParameter(f"{_quoted(value)} is not HSA-ID=Name: {e.message}", ctx, param) from None
+        if sep and not unit_name.strip() or len(unit_name) > 200:
+            raise click.BadParameter(f"{_quoted(value)}: the unit's name is empty or longer than 200 characters.",
+                                     ctx, param)
+        units.append((unit_id, unit_name or unit_id))
+    return units
+
+
+def _http_url(ctx, param, value):
+    """Option callback: an http(s) URL with a host (never javascript:, file:, or no URL at all)."""
+    from .registry import check_url
+
+    if value is None:
+        return None
+    try:
+        return check_url(value, "The URL")
+    except BadRequest as e:
+        raise click.BadParameter(e.message, ctx, param) from None
+
+
 @producers.command("add")
 @env_option
-@click.option("--provider", "provider_id", required=True, help="Care provider (vårdgivare) HSA-id.")
-@click.option("--provider-name", help="Care provider name (needed the first time).")
-@click.option("--unit", "units", multiple=True, help="Care unit as HSA-ID=Name (repeatable).")
-@click.option("--logical-address", required=True, help="Source system logical address (HSA-id).")
-@click.option("--system-name", required=True, help="Source system name.")
+@click.option("--provider", "provider_id", required=True, callback=_hsa_id, help="Care provider (vårdgivare) HSA-id.")
+@click.option("--provider-name", type=Text(), help="Care provider name (needed the first time).")
+@click.option("--unit", "units", multiple=True, callback=_units, help="Care unit as HSA-ID=Name (repeatable).")
+@click.option("--logical-address", required=True, callback=_hsa_id, help="Source system logical address (HSA-id).")
+@click.option("--system-name", required=True, type=Text(), help="Source system name.")
 @click.option("--contract", "contract_names", multiple=True, required=True, help="Contract it produces (repeatable).")
-@click.option("--endpoint", help="Call this URL instead of the service platform.")
+@click.option("--endpoint", callback=_http_url, help="Call this URL (http or https) instead of the service platform.")
 @pass_ctx
 def producers_add(ctx: Context, env_name, provider_id, provider_name, units, logical_address, system_name,
                   contract_names, endpoint):
     """Add or replace a source system and what it produces."""
-    from .identity import check_hsa_id
-
     registry = ctx.registry
-    check_hsa_id(logical_address)
+    ids = [ctx.contract(n).id for n in contract_names]  # everything is checked before anything is written
+    if provider_name is None and provider_id not in registry.care_provider_names():
+        raise click.UsageError(f"Care provider {provider_id} is new to the registry: give its --provider-name.")
     if provider_name:
-        registry.add_care_provider(check_hsa_id(provider_id), provider_name)
-    for unit in units:
-        unit_id, _, unit_name = unit.partition("=")
-        registry.add_care_unit(check_hsa_id(unit_id), provider_id, unit_name or unit_id)
-    ids = [ctx.contract(n).id for n in contract_names]
+        registry.add_care_provider(provider_id, provider_name)
+    for unit_id, unit_name in units:
+        registry.add_care_unit(unit_id, provider_id, unit_name)
     registry.add_source_system(env_name, logical_address, provider_id, system_name, ids, endpoint)
-    click.echo(f"{logical_address} ({system_name}) produces {', '.join(ids)} in {env_name}.")
+    click.echo(safe_text(f"{logical_address} ({system_name}) produces {', '.join(ids)} in {env_name}."))
 
 
 @producers.command("remove")
@@ -452,7 +937,7 @@ def producers_add(ctx: Context, env_name, provider_id, provider_name, units, log
 def producers_remove(ctx: Context, env_name, logical_address):
     """Remove a source system: it is never called again."""
     ctx.registry.remove_source_system(env_name, logical_address)
-    click.echo(f"{logical_address} removed from {env_name}.")
+    click.echo(safe_text(f"{logical_address} removed from {env_name}."))
 
 
 @cli.command()
@@ -472,7 +957,7 @@ def available(ctx: Context, env_name, as_json):
                 titles[row["contract_id"]])
     sets = sorted({t for v in table.values() for t in v})
     if as_json:
-        click.echo(json.dumps({p: sorted(v) for p, v in sorted(table.items())}, indent=2, ensure_ascii=False))
+        click.echo(dump_json({p: sorted(v) for p, v in sorted(table.items())}))
         return
     echo_table([{"Vårdgivare": p, **{s: "x" if s in v else "" for s in sets}} for p, v in sorted(table.items())],
                ["Vårdgivare"] + sets)
@@ -492,7 +977,7 @@ def schemas_use(ctx: Context, directory):
 
     path = check_bundle(Path(directory))
     ctx.registry.set_setting("schema_bundle", str(path))
-    click.echo(f"Schema bundle: {path}")
+    click.echo(safe_text(f"Schema bundle: {path}"))
 
 
 @cli.group()
@@ -504,14 +989,17 @@ def feedback():
 @json_option
 @pass_ctx
 def feedback_list(ctx: Context, as_json):
+    """Clinicians' text is shown escaped: control characters and escape sequences never reach the terminal."""
     _print_rows(ctx.registry.feedback(), ["id", "time", "user_id", "care_unit_id", "page", "did", "expected",
                                           "happened"], as_json)
 
 
 # -- the core's guards: local administration ------------------------------------------------
 
-by_option = click.option("--by", "by", required=True, help="HSA-id of the person doing this (it is logged).")
-patient_option = click.option("--patient", "patient_raw", help="Personnummer or samordningsnummer.")
+by_option = click.option("--by", "by", required=True, callback=_hsa_id,
+                         help="HSA-id of the person doing this (it is logged).")
+patient_option = click.option("--patient", "patient_raw", callback=_patient_id,
+                              help="Personnummer or samordningsnummer.")
 
 
 def _guards(ctx: Context):
@@ -527,24 +1015,25 @@ def _patient(raw: str | None):
     return parse_patient_id(raw) if raw else None
 
 
-def _date(value: str | None):
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.UsageError(f"{value!r} is not a date (YYYY-MM-DD).") from None
+def _exclude(ctx, param, value):
+    """--exclude lak,upp: only the information types a block may leave out."""
+    types = [x.strip() for x in (value or "").split(",") if x.strip()]
+    if set(types) - {"lak", "upp"}:
+        raise click.BadParameter(f"{_quoted(value)}: only lak and upp can be excluded (comma separated).", ctx, param)
+    return types
 
 
 def _print_rows(rows: list[dict], columns: list[str], as_json: bool, as_csv: bool = False) -> None:
+    """Rows as a table, JSON or CSV, every text escaped for the terminal (see safe_text)."""
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(dump_json(rows))
     elif as_csv:
         import csv
 
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows([{c: safe_text(r.get(c)) if isinstance(r.get(c), str) else r.get(c) for c in columns}
+                          for r in rows])
     else:
         echo_table(rows, columns)
 
@@ -569,35 +1058,34 @@ def blocks_list(ctx: Context, patient_raw, as_json):
 @patient_option
 @click.option("--type", "block_type", type=click.Choice(["inner", "outer"]), required=True,
               help="inner: on a care unit; outer: on a whole care provider.")
-@click.option("--provider", required=True, help="Care provider HSA-id that owns the information.")
-@click.option("--unit", help="Care unit HSA-id (inner blocks).")
-@click.option("--from", "start", help="Only information registered from this date (YYYY-MM-DD).")
-@click.option("--to", "end", help="Only information registered up to this date (YYYY-MM-DD).")
-@click.option("--exclude", default="", help="Information types the block does not cover: lak, upp (comma separated).")
+@click.option("--provider", required=True, callback=_hsa_id, help="Care provider HSA-id that owns the information.")
+@click.option("--unit", callback=_hsa_id, help="Care unit HSA-id (inner blocks).")
+@click.option("--from", "start", type=IsoDate(), help="Only information registered from this date (YYYY-MM-DD).")
+@click.option("--to", "end", type=IsoDate(), help="Only information registered up to this date (YYYY-MM-DD).")
+@click.option("--exclude", default="", callback=_exclude,
+              help="Information types the block does not cover: lak, upp (comma separated).")
 @by_option
 @pass_ctx
 def blocks_add(ctx: Context, patient_raw, block_type, provider, unit, start, end, exclude, by):
-    from .identity import check_hsa_id
-
     patient = _patient(patient_raw)
     if patient is None:
         raise click.UsageError("--patient is required.")
     guards = _guards(ctx)
     bid, sql = guards.block_insert_sql(
-        block_type=block_type.capitalize(), patient_id=patient.id, care_provider_id=check_hsa_id(provider),
-        care_unit_id=check_hsa_id(unit) if unit else None, info_start=_date(start), info_end=_date(end),
-        excluded_types=[x.strip() for x in exclude.split(",") if x.strip()], registered_by=check_hsa_id(by))
+        block_type=block_type.capitalize(), patient_id=patient.id, care_provider_id=provider,
+        care_unit_id=unit, info_start=start, info_end=end, excluded_types=exclude, registered_by=by)
     guards.admin_change(by, "register_block", patient.id, [sql], block_id=bid)
     click.echo(f"Block {bid} registered.")
 
 
 @blocks.command("revoke")
 @click.argument("block_id")
-@click.option("--unit", required=True, help="Care unit HSA-id the revoke applies to.")
-@click.option("--employee", help="Only this employee (HSA-id); default: everyone at the unit.")
+@click.option("--unit", required=True, callback=_hsa_id, help="Care unit HSA-id the revoke applies to.")
+@click.option("--employee", callback=_hsa_id, help="Only this employee (HSA-id); default: everyone at the unit.")
 @click.option("--reason", type=click.Choice(["PatientsConsent", "Emergency"]), required=True)
-@click.option("--text", "reason_text", help="Free text reason.")
-@click.option("--days", type=float, default=1, show_default=True, help="At most 7.")
+@click.option("--text", "reason_text", type=Text(1000), help="Free text reason.")
+@click.option("--days", type=Number(above=0, maximum=7), default=1, show_default=True,
+              help="More than 0, at most 7.")
 @by_option
 @pass_ctx
 def blocks_revoke(ctx: Context, block_id, unit, employee, reason, reason_text, days, by):
@@ -605,7 +1093,7 @@ def blocks_revoke(ctx: Context, block_id, unit, employee, reason, reason_text, d
     guards = _guards(ctx)
     rows = [r for r in guards.block_rows() if r["id"] == block_id and not r["cancelled_at"]]
     if not rows:
-        raise click.ClickException(f"No active block {block_id}.")
+        raise click.ClickException(f"No active block {_quoted(block_id)}.")
     rid, sql = guards.revoke_insert_sql(block_id=block_id, care_unit_id=unit, employee_id=employee, reason=reason,
                                         reason_text=reason_text, days=days, registered_by=by)
     guards.admin_change(by, "revoke_block", rows[0]["patient_id"], [sql], block_id=block_id, revoke_id=rid)
@@ -643,11 +1131,13 @@ def consents_list(ctx: Context, patient_raw, as_json):
 
 @consents.command("add")
 @patient_option
-@click.option("--provider", required=True, help="Care provider HSA-id the consent is given to.")
-@click.option("--unit", required=True, help="Care unit HSA-id where it is registered.")
-@click.option("--employee", help="Only this employee; default: all authorised staff at the unit.")
-@click.option("--days", type=click.IntRange(1, 365), help="Valid for this many days; default: until ended.")
-@click.option("--represented-by", help="Given through a representative (identity).")
+@click.option("--provider", required=True, callback=_hsa_id, help="Care provider HSA-id the consent is given to.")
+@click.option("--unit", required=True, callback=_hsa_id, help="Care unit HSA-id where it is registered.")
+@click.option("--employee", callback=_hsa_id,
+              help="Only this employee (HSA-id); default: all authorised staff at the unit.")
+@click.option("--days", type=Number(integer=True, minimum=1, maximum=365),
+              help="Valid for this many days (1-365); default: until ended.")
+@click.option("--represented-by", type=Text(), help="Given through a representative (identity).")
 @by_option
 @pass_ctx
 def consents_add(ctx: Context, patient_raw, provider, unit, employee, days, represented_by, by):
@@ -698,13 +1188,36 @@ def log():
 
 
 @log.command("verify")
+@click.option("--checkpoints", "checkpoints", type=click.Path(exists=True, dir_okay=False),
+              help="Verify against this copy of the checkpoint file (one shipped elsewhere), with the database's.")
 @pass_ctx
-def log_verify(ctx: Context):
-    """Check the hash chain of the access log."""
-    ok, count, bad = _guards(ctx).verify()
-    if not ok:
-        raise click.ClickException(f"The access log is broken at entry {bad} (after {count} intact entries).")
-    click.echo(f"Access log intact: {count} entries.")
+def log_verify(ctx: Context, checkpoints):
+    """Check the access log: each entry's HMAC, its chain, gap-free seq, and every signed checkpoint.
+
+    Fails (exit 1) with one line saying what was found: truncated, entries deleted, re-chained,
+    checkpoint forged or checkpoints missing."""
+    result = _guards(ctx).verify(checkpoints)
+    if not result.ok:
+        raise click.ClickException(result.message)
+    click.echo(result.message)
+
+
+@log.command("checkpoint")
+@pass_ctx
+def log_checkpoint(ctx: Context):
+    """Sign a checkpoint of the access log now (a running server signs one every minute in which entries
+    were logged, and one when it stops)."""
+    guards = _guards(ctx)
+    cp = guards.checkpoint()
+    click.echo(f"Checkpoint signed: entry {cp.seq} ({cp.entries} entries), head {cp.head[:16]}..., {cp.time}, "
+               f"key {cp.key_id}; in the database and appended to {guards.checkpoint_file}.")
+
+
+@log.command("public-key")
+@pass_ctx
+def log_public_key(ctx: Context):
+    """Print the public key (PEM) that verifies the access log's checkpoints."""
+    click.echo(_guards(ctx).key.public_pem(), nl=False)
 
 
 REPORT_COLUMNS = ["time", "activity", "action", "user_id", "assignment_name", "user_care_unit_id", "patient_id",
@@ -713,10 +1226,10 @@ REPORT_COLUMNS = ["time", "activity", "action", "user_id", "assignment_name", "u
 
 @log.command("report")
 @patient_option
-@click.option("--user", help="Employee HSA-id.")
-@click.option("--unit", help="The reading care unit's HSA-id.")
-@click.option("--from", "start", help="From this date (YYYY-MM-DD).")
-@click.option("--to", "end", help="Up to and including this date (YYYY-MM-DD).")
+@click.option("--user", callback=_hsa_id, help="Employee HSA-id.")
+@click.option("--unit", callback=_hsa_id, help="The reading care unit's HSA-id.")
+@click.option("--from", "start", type=IsoDate(), help="From this date (YYYY-MM-DD).")
+@click.option("--to", "end", type=IsoDate(), help="Up to and including this date (YYYY-MM-DD).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @pass_ctx
@@ -731,12 +1244,14 @@ def log_report(ctx: Context, patient_raw, user, unit, start, end, as_json, as_cs
         if value:
             where.append(f"{column} = ?")
             args.append(value)
+    if start and end and end < start:
+        raise click.UsageError(f"--to {end} is before --from {start}.")
     if start:
         where.append("time >= ?")
-        args.append(_date(start).isoformat())
-    if end:
+        args.append(start.isoformat())
+    if end and end < dt.date.max:  # up to and including 9999-12-31 is every entry: no bound (and no overflow)
         where.append("time < ?")
-        args.append((_date(end) + dt.timedelta(days=1)).isoformat())
+        args.append((end + dt.timedelta(days=1)).isoformat())
     rows = _guards(ctx).log_rows(" and ".join(where), args)
     rows.sort(key=lambda r: (r["activity"] != "Nödöppning", r["time"], r["seq"]))
     _print_rows(rows, REPORT_COLUMNS, as_json, as_csv)
@@ -762,8 +1277,13 @@ def log_extract(ctx: Context, patient_raw, as_json):
     _print_rows(rows, ["time", "care_unit", "care_provider", "activity", "information", "information_owner"], as_json)
 
 
+UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug in npo or a plugin, not a wrong input
+
+
 def main() -> None:
-    """Entry point: expected failures print one line and exit non-zero, never a traceback."""
+    """Entry point: expected failures print one line and exit non-zero, never a traceback.
+
+    Anything else is a bug; it too ends in one line (exit 70) unless NPO_DEBUG=1 asks for the traceback."""
     try:
         pm = make_plugin_manager()
         pm.hook.register_commands(cli=cli)
@@ -771,10 +1291,25 @@ def main() -> None:
     except click.exceptions.Abort:
         sys.exit(1)
     except click.ClickException as e:
+        e.message = safe_text(e.message)
         e.show()
         sys.exit(e.exit_code)
     except NpoError as e:
-        click.echo(f"Error: {e.message}", err=True)
+        click.echo(f"Error: {safe_text(e.message)}", err=True)
         sys.exit(1)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except BrokenPipeError:  # `npo log report ... | head`: the reader left; say nothing more
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if os.environ.get("NPO_DEBUG") == "1":
+            raise
+        click.echo(f"Error: unexpected {type(e).__name__}: {safe_text(str(e))[:500]} (a bug in npo or a plugin; "
+                   "run again with NPO_DEBUG=1 for the traceback and report it).", err=True)
+        sys.exit(UNEXPECTED_EXIT)

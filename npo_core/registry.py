@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 
-from .errors import NotFound, RegistryError
+from .errors import BadRequest, NotFound, RegistryError
 from .migrations import migrations
 
 DEFAULT_PATH = "registry.db"
@@ -35,6 +38,195 @@ ENVIRONMENTS = {
                  connect_timeout=1.0, read_timeout=5.0, total_deadline=8.0, validate_responses=0,
                  auth_methods='["demo"]'),
 }
+
+
+# -- validating settings ----------------------------------------------------------------
+# What an operator (or code) may store. Text from `npo env set` is parsed by parse_environment_value and
+# split_plugin_key; every write is checked again (set_environment, set_plugin_setting, add_source_system),
+# so nothing that would break a read or a login later (a `javascript:` service platform, an infinite
+# timeout, a boolean that silently became "off") reaches the registry, whoever writes it.
+
+TIMEOUT_FIELDS = ("connect_timeout", "read_timeout", "total_deadline")
+MAX_SECONDS = 3600.0
+FILE_FIELDS = ("client_cert", "client_key", "ca_bundle")
+HSA_FIELDS = ("npo_hsa_id", "engagement_index")
+MAX_TEXT = 4096
+TRUE_WORDS = ("yes", "true", "on", "1", "ja")
+FALSE_WORDS = ("no", "false", "off", "0", "nej")
+_SECONDS = re.compile(r"(?:[0-9]{1,9}(?:\.[0-9]{0,9})?|\.[0-9]{1,9})", re.ASCII)  # ASCII digits, no sign, no exponent
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}", re.ASCII)
+_AUTH_METHOD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?", re.ASCII)
+_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character a setting, an id or a name must not hold: control characters (ESC, CR, BEL, ...),
+    lone surrogates (bytes that were not UTF-8), non-characters and bidirectional overrides."""
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs") or ch in _BIDI or (category == "Cn" and (ord(ch) & 0xFFFE) == 0xFFFE) \
+                or 0xFDD0 <= ord(ch) <= 0xFDEF:
+            return ch
+    return None
+
+
+def check_text(value: str, what: str, *, limit: int = MAX_TEXT, empty: bool = False) -> str:
+    """Printable text of at most `limit` characters (empty only where `empty`)."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{what} must be text, not {type(value).__name__}.")
+    if not value and not empty:
+        raise BadRequest(f"{what} is empty.")
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise BadRequest(f"{what} contains the control character U+{ord(bad):04X}; it takes printable text only.")
+    if len(value) > limit:
+        raise BadRequest(f"{what} is {len(value)} characters long; at most {limit} are accepted.")
+    return value
+
+
+def is_url_key(key: str) -> bool:
+    """Settings whose value is a URL: base_url, a plugin's url or *_url."""
+    return key == "url" or key.endswith("_url")
+
+
+def is_file_key(key: str) -> bool:
+    """Settings whose value is a file npo reads: the environment's certificates, a plugin's file/cert or *_file,
+    *_cert, *_key, *_bundle, *_metadata."""
+    return key in FILE_FIELDS or key in ("file", "cert") or key.endswith(
+        ("_file", "_cert", "_key", "_bundle", "_metadata"))
+
+
+def check_url(value: str, what: str, *, base: bool = False) -> str:
+    """An http(s) URL with a host: never javascript:, file:, data: or a URL without a host. A `base` URL,
+    which npo appends paths to, carries no query either. No user name or password in the URL."""
+    from urllib.parse import urlsplit
+
+    check_text(value, what, limit=2048)
+    if any(ch.isspace() for ch in value) or "\\" in value:
+        raise BadRequest(f"{what} must be an http or https URL without spaces or backslashes: {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not value.lower().startswith(parts.scheme.lower() + "://"):
+        raise BadRequest(f"{what} must be an http:// or https:// URL, not {value!r}.")
+    try:
+        host, _port = parts.hostname, parts.port
+    except ValueError as e:
+        raise BadRequest(f"{what} has an invalid host or port ({e}): {value!r}") from None
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    if not host or not (bracketed or _HOST.fullmatch(host)):
+        raise BadRequest(f"{what} must name a host (letters, digits, '-' and '.'; IDN in its xn-- form): {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise BadRequest(f"{what} must not carry a user name or password.")
+    if parts.fragment or "#" in value:
+        raise BadRequest(f"{what} must not have a #fragment: {value!r}")
+    if base and parts.query:
+        raise BadRequest(f"{what} is a base URL npo appends paths to; it takes no ?query: {value!r}")
+    return value
+
+
+def parse_seconds(text: str, what: str) -> float:
+    """Seconds written in ASCII digits: more than 0, at most MAX_SECONDS (no inf, nan, -1, '٣', 1e9)."""
+    message = f"{what} is a number of seconds, more than 0 and at most {MAX_SECONDS:g}, not {text!r}."
+    if not isinstance(text, str) or not _SECONDS.fullmatch(text.strip()):
+        raise BadRequest(message)
+    value = float(text.strip())
+    if not 0 < value <= MAX_SECONDS:
+        raise BadRequest(message)
+    return value
+
+
+def parse_boolean(text: str, what: str) -> int:
+    word = text.strip().lower() if isinstance(text, str) else text
+    if word in TRUE_WORDS:
+        return 1
+    if word in FALSE_WORDS:
+        return 0
+    raise BadRequest(f"{what} is yes or no (also {', '.join(TRUE_WORDS[1:])} / {', '.join(FALSE_WORDS[1:])}), "
+                     f"not {text!r}.")
+
+
+def _check_hsa_like(value: str, what: str) -> str:
+    """An HSA-id in any form the national catalogues use (SE..., T_SERVICES_SE...)."""
+    from .identity import check_hsa_id, normalise_hsa_id
+
+    check_text(value, what, limit=64)
+    try:
+        return check_hsa_id(value)
+    except BadRequest:
+        if normalise_hsa_id(value) == value:
+            return value
+        raise BadRequest(f"{what} is not an HSA-id: {value!r}") from None
+
+
+def parse_environment_value(key: str, text: str):
+    """The value `npo env set ENV KEY TEXT` stores. An empty TEXT clears an optional setting."""
+    if key not in Registry.EDITABLE_ENV_FIELDS:
+        raise BadRequest(f"Unknown environment setting {key!r}; known: {', '.join(Registry.EDITABLE_ENV_FIELDS)}. "
+                         "A plugin's own setting is PLUGIN.KEY.")
+    if key in TIMEOUT_FIELDS:
+        return parse_seconds(text, key)
+    if key == "validate_responses":
+        return parse_boolean(text, key)
+    if key == "auth_methods":
+        check_text(text, key, empty=True)
+        return json.dumps([v.strip() for v in text.split(",") if v.strip()])
+    return text or None
+
+
+def check_environment_values(values: dict) -> None:
+    """Every value an environment may hold, whoever writes it."""
+    for key, value in values.items():
+        if key in TIMEOUT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not 0 < value <= MAX_SECONDS:
+                raise BadRequest(f"{key} is a number of seconds, more than 0 and at most {MAX_SECONDS:g}, "
+                                 f"not {value!r}.")
+        elif key == "validate_responses":
+            if value not in (0, 1):  # True and False too
+                raise BadRequest(f"validate_responses is 1 or 0, not {value!r}.")
+        elif key == "auth_methods":
+            try:
+                methods = json.loads(check_text(value, key))
+            except (BadRequest, ValueError, TypeError):
+                raise BadRequest(f"auth_methods is a JSON list of method names, not {value!r}.") from None
+            if not isinstance(methods, list) or not all(isinstance(m, str) and _AUTH_METHOD.fullmatch(m)
+                                                        for m in methods):
+                raise BadRequest(f"auth_methods names login methods (letters, digits, '-', '_', '.'), "
+                                 f"not {value!r}.")
+        elif value is None:
+            continue
+        elif key == "base_url":
+            check_url(value, key, base=True)
+        elif key in HSA_FIELDS:
+            _check_hsa_like(value, key)
+        elif key == "description":
+            check_text(value, key, limit=200)
+        else:
+            check_text(value, key)
+
+
+def check_plugin_key(plugin: str, key: str) -> None:
+    """A plugin's setting is PLUGIN.KEY: two identifiers (siths.ca_bundle), never `.x`, `x.` or `a.b.c`."""
+    if not all(isinstance(part, str) and _IDENTIFIER.fullmatch(part) for part in (plugin, key)):
+        raise BadRequest(f"A plugin setting is PLUGIN.KEY, both parts names of ASCII letters, digits and '_' "
+                         f"(e.g. siths.ca_bundle), not {f'{plugin}.{key}'!r}.")
+
+
+def split_plugin_key(dotted: str) -> tuple[str, str]:
+    plugin, _, key = dotted.partition(".")
+    check_plugin_key(plugin, key)
+    return plugin, key
+
+
+def check_plugin_value(plugin: str, key: str, value: str | None) -> None:
+    if value is None:
+        return
+    what = f"{plugin}.{key}"
+    if is_url_key(key):
+        check_url(value, what, base=key == "base_url")
+    else:
+        check_text(value, what)
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> Path:
@@ -159,10 +351,16 @@ class Registry:
         return Environment.from_row(rows[0])
 
     def set_environment(self, name: str, **values) -> Environment:
-        self.environment(name)
+        current = self.environment(name)
         unknown = set(values) - set(self.EDITABLE_ENV_FIELDS)
         if unknown:
             raise RegistryError(f"Unknown environment setting(s): {', '.join(sorted(unknown))}")
+        check_environment_values(values)
+        after = {**current.__dict__, **values}
+        if after["total_deadline"] < max(after["read_timeout"], after["connect_timeout"]):
+            raise BadRequest(f"total_deadline ({after['total_deadline']:g} s) must be at least read_timeout "
+                             f"({after['read_timeout']:g} s) and connect_timeout ({after['connect_timeout']:g} s) "
+                             f"in {name}, or no producer could ever use its timeout; change the other one first.")
         with sqlite_errors("Cannot update environment"):
             self.db["environments"].update(name, values)
         return self.environment(name)
@@ -221,12 +419,16 @@ class Registry:
 
     def add_care_unit(self, hsa_id: str, care_provider_id: str, name: str) -> None:
         with sqlite_errors("Cannot add care unit"):
+            if not self.db["care_providers"].count_where("hsa_id = ?", [care_provider_id]):
+                raise NotFound(f"No care provider {care_provider_id!r}; add it (with its name) first.")
             self.db["care_units"].upsert(
                 {"hsa_id": hsa_id, "care_provider_id": care_provider_id, "name": name}, pk="hsa_id")
 
     def add_source_system(self, env: str, logical_address: str, care_provider_id: str, name: str,
                           contracts: Iterable[str], endpoint: str | None = None) -> None:
         self.environment(env)
+        if endpoint is not None:
+            check_url(endpoint, "The endpoint")
         with sqlite_errors("Cannot add source system"), self.writing():
             if not self.db["care_providers"].count_where("hsa_id = ?", [care_provider_id]):
                 raise NotFound(f"No care provider {care_provider_id!r}; add it first.")
@@ -314,4 +516,6 @@ class Registry:
 
     def set_plugin_setting(self, env: str, plugin: str, key: str, value: str | None) -> None:
         self.environment(env)
+        check_plugin_key(plugin, key)
+        check_plugin_value(plugin, key, value)
         self.set_setting(f"{env}:{plugin}.{key}", value)

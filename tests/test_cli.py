@@ -74,7 +74,7 @@ def test_producers_add_list_remove_and_available(npo):
       "--system-name", "x", "--contract", "GetDiagnosis"], "Not a valid HSA-id"),
     (["env", "set", "qa", "read_timeout", "soon"], "read_timeout is a number"),
     (["schemas", "use", "/nonexistent"], "does not look like a RIV-TA schema bundle"),
-    (["contracts", "decode", "GetDiagnosis", "/etc/hostname"], "inte välformad XML"),
+    (["contracts", "decode", "GetDiagnosis", "/etc/hostname"], "not well-formed XML"),
 ])
 def test_errors_are_one_clear_line_and_a_nonzero_exit(npo, args, message):
     done = npo(*args, ok=False)
