@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -59,14 +60,76 @@ async def errors(request: web.Request, handler):
 
 @web.middleware
 async def security_headers(request: web.Request, handler):
-    response = await handler(request)
+    """Outermost: error pages, refusals and redirects carry the same headers as every other answer."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:  # redirects and aiohttp's own 404/405/413 are raised, not returned
+        _secure(request, e)
+        raise
+    _secure(request, response)
+    return response
+
+
+def _secure(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"  # patient data never lands in a cache
-    return response
+
+
+class HeadDeadlines:
+    """A connection must send a complete request head within `seconds`, or it is closed.
+
+    aiohttp has no header-read timeout: 150 connections trickling a header byte at a time stayed open
+    for 45 s. The deadline is armed when a connection opens and again after each answer (for the next
+    request on a kept-alive connection), and disarmed when a request reaches the app."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._armed: dict[int, asyncio.TimerHandle] = {}
+
+    def arm(self, protocol):
+        self.disarm(protocol)
+        self._armed[id(protocol)] = asyncio.get_running_loop().call_later(self.seconds, self._expire, protocol)
+        return protocol
+
+    def disarm(self, protocol) -> None:
+        timer = self._armed.pop(id(protocol), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, protocol) -> None:
+        self._armed.pop(id(protocol), None)
+        protocol.force_close()
+
+
+HEAD_SECONDS = 10.0
+HEAD_DEADLINES = web.AppKey("npo_head_deadlines", HeadDeadlines)
+
+
+@web.middleware
+async def head_deadline(request: web.Request, handler):
+    deadlines = request.app[HEAD_DEADLINES]
+    deadlines.disarm(request.protocol)
+    try:
+        return await handler(request)
+    finally:
+        deadlines.arm(request.protocol)
+
+
+class Site(web.TCPSite):
+    """A TCP site whose connections are held to the app's request-head deadline."""
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server, deadlines = self._runner.server, self._runner.app.get(HEAD_DEADLINES)
+        factory = server if deadlines is None else (lambda: deadlines.arm(server()))
+        self._server = await asyncio.get_running_loop().create_server(
+            factory, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
 @web.middleware
@@ -103,8 +166,10 @@ async def body_json(request: web.Request) -> dict:
 
 
 def make_app(core: Core) -> web.Application:
-    app = web.Application(middlewares=[errors, security_headers, csrf], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[security_headers, head_deadline, errors, csrf],
+                          client_max_size=MAX_REQUEST_BYTES)
     app[CORE_KEY] = core
+    app[HEAD_DEADLINES] = HeadDeadlines(HEAD_SECONDS)
 
     async def http_client_and_worker(app):
         env = core.env

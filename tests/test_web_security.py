@@ -49,9 +49,7 @@ def snapshot(client, sid: str | None) -> dict:
         "feedback": core.registry.feedback(),
         "session": None if session is None else {
             "assignment": session.assignment.id if session.assignment else None,
-            "patient": session.patient.patient.id if session.patient else None,
-            "relation": session.patient.relation_attested if session.patient else None,
-            "reveal": session.patient.reveal_blocked if session.patient else None,
+            "patients": {pid: (ctx.relation_attested, ctx.reveal_blocked) for pid, ctx in session.patients.items()},
         },
     }
 
@@ -85,23 +83,26 @@ async def still_serving(client) -> None:
 # -- CSRF ---------------------------------------------------------------------------------------------
 
 # Every POST route but the logins (no session yet: csrf_exempt) with a body that changes state if the
-# token is right. {consent} is replaced by a consent registered in the setup.
+# token is right; each names its patient. {consent} is replaced by a consent registered in the setup.
+# Consents are registered for Fiona: Harry's valid consent would be reused, which changes nothing.
 STATE_CHANGES = {
     ("/api/assignment", "json"): {"assignment_id": ANNA_U2},
     ("/api/patient", "json"): {"patient_id": FIONA},
-    ("/api/relation", "json"): {},
-    ("/api/consent", "json"): {"whole_unit": True, "days": 5},
-    ("/api/consents/{consent}/cancel", "json"): {},
-    ("/api/consents/{consent}/annul", "json"): {},
-    ("/api/emergency", "json"): {"reason": "Medvetslös patient"},
-    ("/api/blocked/reveal", "json"): {"basis": "PatientsConsent"},
-    ("/api/blocked/open", "json"): {"care_provider_id": VGR, "basis": "PatientsConsent"},
+    ("/api/relation", "json"): {"patient_id": HARRY},
+    ("/api/consent", "json"): {"patient_id": FIONA, "whole_unit": True, "days": 5},
+    ("/api/consents/{consent}/cancel", "json"): {"patient_id": HARRY},
+    ("/api/consents/{consent}/annul", "json"): {"patient_id": HARRY},
+    ("/api/emergency", "json"): {"patient_id": HARRY, "reason": "Medvetslös patient"},
+    ("/api/blocked/reveal", "json"): {"patient_id": HARRY, "basis": "PatientsConsent"},
+    ("/api/blocked/open", "json"): {"patient_id": HARRY, "care_provider_id": VGR, "basis": "PatientsConsent"},
     ("/api/logout", "json"): {},
     ("/assignment", "form"): {"assignment_id": ANNA_U2},
     ("/patient", "form"): {"patient_id": FIONA},
-    ("/consent", "form"): {"kind": "consent", "scope": "unit", "days": "5", "relation": "yes"},
-    ("/blocked/reveal", "form"): {"basis": "PatientsConsent"},
-    ("/blocked/open", "form"): {"care_provider_id": VGR, "basis": "PatientsConsent"},
+    ("/consent", "form"): {"patient_id": FIONA, "kind": "consent", "scope": "unit", "days": "5", "relation": "yes"},
+    ("/relation", "form"): {"patient_id": HARRY},
+    ("/consent/end", "form"): {"patient_id": HARRY, "consent_id": "{consent}", "how": "cancel"},
+    ("/blocked/reveal", "form"): {"patient_id": HARRY, "basis": "PatientsConsent"},
+    ("/blocked/open", "form"): {"patient_id": HARRY, "care_provider_id": VGR, "basis": "PatientsConsent"},
     ("/synpunkter", "form"): {"did": "Öppnade översikten", "expected": "Alla diagnoser", "happened": "En saknades"},
     ("/logout", "form"): {},
 }
@@ -120,7 +121,8 @@ async def test_every_post_route_is_covered_by_the_csrf_test(demo):
 
 async def harry_in_context(demo):
     """Anna (two assignments) on Harry, relation attested, a consent registered, blocked places revealed."""
-    anna = await login(demo, patient=HARRY)
+    anna = await login(demo, patient=FIONA)
+    await anna.post("/api/patient", {"patient_id": HARRY})  # both open, as in two tabs
     await anna.post("/api/relation")
     consent = (await anna.post("/api/consent", {"whole_unit": True, "days": 1}, expect=201))["consent_id"]
     await anna.post("/api/blocked/reveal", {"basis": "PatientsConsent"})
@@ -133,7 +135,8 @@ async def test_a_post_without_the_right_csrf_token_is_refused_and_changes_nothin
     erik_client = await aiohttp_client(demo.server)  # another clinician's session: a valid token, but not Anna's
     erik = await login(erik_client, hsa_id="SE2321000131-2002", assignment=None)
     path_now = path.replace("{consent}", consent)
-    body = STATE_CHANGES[(path, kind)]
+    body = {k: v.replace("{consent}", consent) if isinstance(v, str) else v
+            for k, v in STATE_CHANGES[(path, kind)].items()}
     sid = session_id(demo)
     before = snapshot(demo, sid)
     wrong = "A" * len(anna.csrf)
@@ -209,9 +212,10 @@ async def test_a_logged_out_session_id_cannot_be_replayed(demo):
 
 async def test_a_record_outside_what_you_may_see_is_the_same_404_whoever_it_belongs_to(demo):
     """Another patient's record, another provider's record without consent and no record: one answer."""
-    anna = await login(demo, patient=LINDA)
+    anna = await login(demo, patient=LINDA, relation=True)
     lindas = {r["id"] for r in (await anna.records("diagnoser"))["records"]}
     await anna.post("/api/patient", {"patient_id": FIONA})
+    await anna.post("/api/relation")
     fionas = {r["id"] for r in (await anna.records("diagnoser"))["records"]}
     other_patient = sorted(lindas - fionas)[-1]  # Linda's own provider: shown to Anna for Linda, not for Fiona
     other_provider = "SE2321000131-MLM1-dia-0"  # Fiona's diagnosis at Västra Götalandsregionen: no consent
@@ -219,7 +223,7 @@ async def test_a_record_outside_what_you_may_see_is_the_same_404_whoever_it_belo
     answers = {}
     for name, record_id in {"another patient's": other_patient, "another provider's": other_provider,
                             "no such": "SE2321000016-TKC1-dia-does-not-exist"}.items():
-        resp = await demo.get(f"/patient/diagnoser/{record_id}")
+        resp = await demo.get(f"/patient/{FIONA}/diagnoser/{record_id}")
         answers[name] = (resp.status, await resp.read())
     assert {status for status, _ in answers.values()} == {404}
     assert len({body for _, body in answers.values()}) == 1, "the answer must not tell which case it is"
@@ -227,9 +231,8 @@ async def test_a_record_outside_what_you_may_see_is_the_same_404_whoever_it_belo
     # Both ids are real: the record is shown where it may be.
     await anna.post("/api/relation")
     await anna.post("/api/consent", {"days": 1}, expect=201)
-    assert (await demo.get(f"/patient/diagnoser/{other_provider}")).status == 200
-    await anna.post("/api/patient", {"patient_id": LINDA})
-    assert (await demo.get(f"/patient/diagnoser/{other_patient}")).status == 200
+    assert (await demo.get(f"/patient/{FIONA}/diagnoser/{other_provider}")).status == 200
+    assert (await demo.get(f"/patient/{LINDA}/diagnoser/{other_patient}")).status == 200
 
 
 # -- path traversal -------------------------------------------------------------------------------------
@@ -255,11 +258,12 @@ async def test_static_files_never_leave_the_static_folder(demo, path):
     assert status == 200, "the static folder itself is served"
 
 
+SET = f"/patient/{FIONA}/diagnoser/"
 RECORD_TRAVERSALS = [
-    "/patient/diagnoser/..%2F..%2F..%2Fpyproject.toml", "/patient/diagnoser/%2e%2e/%2e%2e/static/npo.css",
-    "/patient/diagnoser/....//....//etc/passwd", "/patient/..%2f..%2fpyproject.toml/x",
-    "/patient/diagnoser/SE2321000016-TKC1-dia-0%00", "/patient/diagnoser/" + "A" * 4000,
-    "/patient/diagnoser/%2Fetc%2Fpasswd", "/patient/diagnoser/SE2321000016-TKC1-dia-0/../../../pyproject.toml",
+    SET + "..%2F..%2F..%2Fpyproject.toml", SET + "%2e%2e/%2e%2e/static/npo.css",
+    SET + "....//....//etc/passwd", "/patient/..%2f..%2fpyproject.toml/x",
+    SET + "SE2321000016-TKC1-dia-0%00", SET + "A" * 4000,
+    SET + "%2Fetc%2Fpasswd", SET + "SE2321000016-TKC1-dia-0/../../../pyproject.toml",
 ]
 
 
@@ -269,7 +273,7 @@ async def test_record_ids_are_ids_never_paths(demo, path):
     status, response = await raw_request(demo, get(path, session_id(demo)))
     assert status in (400, 404), (path, response[:300])
     assert not any(secret in response for secret in SECRETS), (path, response[:300])
-    if status == 404 and path.startswith("/patient/diagnoser/"):
+    if status == 404 and path.startswith(SET) and "/" not in path[len(SET):]:  # one segment: the record route
         assert "Posten finns inte".encode() in response, response[:300]
 
 
@@ -307,7 +311,7 @@ async def test_an_invalid_personnummer_gets_a_clear_error_and_nothing_is_logged(
         assert body == {"error": "bad_request", "message": "patient_id ska vara en text."}
     resp = await demo.post("/patient", data={"patient_id": "19970106-2384", "csrf_token": anna.csrf})
     page = await resp.text()
-    assert resp.status == 400 and "Kontrollsiffran stämmer inte" in page and "<script" not in page
+    assert resp.status == 400 and "Kontrollsiffran stämmer inte" in page and "<script>" not in page
     resp = await demo.post("/patient", data={"patient_id": "<script>alert(1)</script>", "csrf_token": anna.csrf})
     assert resp.status == 400 and "<script>alert" not in await resp.text()
     assert snapshot(demo, session_id(demo)) == before, "no search is logged and no patient context is set"
@@ -411,3 +415,25 @@ async def test_oversized_request_lines_and_headers_get_a_clear_4xx_and_the_serve
     head = response.split(b"\r\n\r\n", 1)[0].lower()
     assert b"traceback" not in response.lower() and b"content-type: text/html" not in head, "a plain-text refusal"
     await still_serving(demo)
+
+
+# -- login CSRF --------------------------------------------------------------------------------------
+
+async def test_another_site_cannot_log_a_browser_in(demo):
+    """The logins have no session to take a token from: the form has its own double-submit token, and the
+    JSON login takes JSON only (which no cross-site form can send)."""
+    resp = await demo.post("/login", data={"clinician": "SE2321000016-1001"}, allow_redirects=False)
+    assert resp.status == 403 and "CSRF" in await resp.text() and session_id(demo) is None
+    resp = await demo.post("/api/login/demo", data={"clinician": "SE2321000016-1001"}, allow_redirects=False)
+    assert resp.status == 400 and session_id(demo) is None
+    for body in (b"[1]", b'"SE2321000016-1001"', b"null", b"{"):
+        resp = await demo.post("/api/login/demo", data=body, headers={"Content-Type": "application/json"})
+        assert resp.status == 400 and (await resp.json())["error"] == "bad_request", body
+    page = await (await demo.get("/login")).text()
+    token = page.split('name="login_token" value="', 1)[1].split('"', 1)[0]
+    resp = await demo.post("/login", data={"clinician": "SE2321000016-1001", "login_token": "x" + token[1:]},
+                           allow_redirects=False)
+    assert resp.status == 403 and session_id(demo) is None, "a token that is not the cookie's"
+    resp = await demo.post("/login", data={"clinician": "SE2321000016-1001", "login_token": token},
+                           allow_redirects=False)
+    assert resp.status == 303 and session_id(demo), "the site's own form logs in"

@@ -6,13 +6,16 @@ Refuses to run outside the demo environment: it trusts whoever clicks.
 from __future__ import annotations
 
 import json
+import secrets
 
 from aiohttp import web
 
-from npo_core import AuthMethod, hookimpl
+from npo_core import AuthMethod, BadRequest, Forbidden, hookimpl
 from npo_core.api import session_json
 from npo_core.demo import CLINICIANS, patient_name, profile
-from npo_core.web import csrf_exempt
+from npo_core.web import body_json, csrf_exempt
+
+LOGIN_CSRF_COOKIE = "npo_login_csrf"
 
 
 class DemoLogin(AuthMethod):
@@ -22,12 +25,31 @@ class DemoLogin(AuthMethod):
     login_path = "/login"
 
     def routes(self, core) -> list:
-        async def page(request):
-            return core.render("login_demo.html", request=request, clinicians=CLINICIANS, error=None)
+        def login_page(request, error=None, status=200):
+            """The form carries a token that must match a cookie only this site can set (double submit):
+            another site cannot log a browser in as a clinician of its choosing (login CSRF)."""
+            token = secrets.token_urlsafe(32)
+            response = core.render("login_demo.html", request=request, clinicians=CLINICIANS, error=error,
+                                   login_token=token, status=status)
+            response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                                secure=request.secure)
+            return response
 
-        @csrf_exempt
+        async def page(request):
+            return login_page(request)
+
+        @csrf_exempt  # no session yet: the form checks its own token, the API takes JSON only
         async def login(request):
-            form = await request.post() if request.content_type != "application/json" else await request.json()
+            if request.path.startswith("/api/"):
+                if request.content_type != "application/json":  # a cross-site form cannot send JSON
+                    raise BadRequest("Inloggningen tar emot JSON (Content-Type: application/json).")
+                form = await body_json(request)
+            else:
+                form = await request.post()
+                cookie, sent = request.cookies.get(LOGIN_CSRF_COOKIE, ""), str(form.get("login_token", ""))
+                if not cookie or not secrets.compare_digest(cookie, sent):
+                    raise Forbidden("Inloggningsformuläret har gått ut eller kom inte från npo (CSRF). "
+                                    "Ladda om sidan.", code="csrf")
             wanted = str(form.get("clinician", ""))
             for clinician, assignments in CLINICIANS:
                 if clinician.hsa_id == wanted:
@@ -39,8 +61,9 @@ class DemoLogin(AuthMethod):
                     session = core.login(request, response, clinician, assignments, self.name)
                     response.text = json.dumps(session_json(session))
                     return response
-            return core.render("login_demo.html", request=request, clinicians=CLINICIANS,
-                               error="Välj en demoanvändare.", status=400)
+            if request.path.startswith("/api/"):
+                raise BadRequest("Okänd demoanvändare.", code="unknown_clinician")
+            return login_page(request, error="Välj en demoanvändare.", status=400)
 
         return [web.get("/login", page), web.post("/login", login), web.post("/api/login/demo", login)]
 
