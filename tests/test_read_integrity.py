@@ -341,3 +341,19 @@ async def test_ids_are_validated_on_every_path_that_takes_a_patient(world):
     for bad in ("19970106+2383", "199701062384", "", "١٩٩٧٠١٠٦٢٣٨٣", "1997-01-06"):
         body = await anna.get(f"/api/records?patient_id={quote(bad)}", expect=400)
         assert body["error"] in ("invalid_patient_id", "patient_required"), (bad, body)
+
+
+async def test_two_sources_with_the_same_record_id_each_open_their_own_record_page(world):
+    anna = await consenting(world)
+    genuine = world.producers.records[TKC][0]
+    twin = dataclasses.replace(world.producers.records[MLM][0], id=genuine.id, title="Millenniums egen post",
+                               detail={**world.producers.records[MLM][0].detail, "display_name": "Millenniums egen post"})
+    world.producers.records[MLM] = [twin]
+    result = await anna.records("diagnoser")
+    assert sorted(r["title"] for r in result["records"] if r["id"] == genuine.id) == sorted(
+        [genuine.title, "Millenniums egen post"]), "both shown, each under its own source"
+    overview = await (await world.get(f"/patient/{FIONA}/diagnoser")).text()
+    for source, title, other in ((TKC, genuine.title, "Millenniums egen post"), (MLM, "Millenniums egen post", genuine.title)):
+        assert f"?kalla={source}" in overview
+        page = await (await world.get(f"/patient/{FIONA}/diagnoser/{quote(genuine.id, safe='')}?kalla={source}")).text()
+        assert title in page and other not in page, source

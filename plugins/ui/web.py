@@ -1,29 +1,91 @@
 """The clinician web view: server-rendered pages in Swedish; script only for convenience.
 
 Every page gets its data from `core.access`, the core's single access path: each view is
-a fresh, logged read. Producer text is escaped by the templates.
+a fresh, logged read. The page is the patient: every page with patient data has the patient
+in its URL, and every form carries the patient it was shown for, so two tabs with two patients
+in one session never act on each other's patient. Producer text is escaped by the templates.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
 from npo_core import BadRequest, NotFound, hookimpl
+from npo_core.access import PatientNotOpen
 from npo_core.contract import SWEDEN
+from npo_core.errors import NpoError, Unauthenticated
+from npo_core.identity import parse_patient_id
 from npo_core.pdl import REASON_TEXT
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 50
 MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober",
           "november", "december"]
-STATUS_TEXT = {"ok": "Svarade", "info": "Svarade med information", "error": "Fel", "timeout": "Svarade inte i tid",
-               "invalid": "Ogiltigt svar"}
+STATUS_TEXT = {"ok": "Svarade", "info": "Svarade med information",
+               "warning": "Svarade, men delar av svaret kunde inte läsas", "cut": "Avkortat", "error": "Fel",
+               "timeout": "Svarade inte i tid", "invalid": "Ogiltigt svar"}
+MISSING_TEXT = {"warning": "svarade, men delar av svaret kunde inte läsas", "cut": "skickade bara en del av svaret",
+                "error": "svarade med fel", "timeout": "svarade inte i tid", "invalid": "gav ett ogiltigt svar"}
+BASIS_TEXT = {"PatientsConsent": "med patientens samtycke", "Emergency": "i en nödsituation"}
+ERROR_TITLES = {400: "Felaktig uppgift", 403: "Åtkomst nekas", 404: "Hittades inte", 409: "Det gick inte",
+                503: "Tjänsten är inte tillgänglig just nu"}
 PERSONAL_NUMBER = re.compile(r"\b(19|20)?\d{6}[-+ ]?\d{4}\b")
+ASCII_NUMBER = re.compile(r"[0-9]{1,4}")  # str.isdigit() and int() also take '²', '٣' and other digits
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+SAFE_PATH = re.compile(r"/patient/([0-9]{12})(?:/[!-~]*)?")  # printable ASCII: a raw, percent-encoded path
+
+
+def segment(value) -> str:
+    """One path segment: a producer's id like '../../api/x' stays inside its own segment."""
+    return quote(str(value), safe="")
+
+
+def _number(value, what: str, low: int, high: int) -> int:
+    text = str(value).strip()
+    if not ASCII_NUMBER.fullmatch(text) or not low <= int(text) <= high:
+        raise BadRequest(f"{what} ska vara ett heltal {low}–{high}, skrivet med siffrorna 0–9.", code="bad_number")
+    return int(text)
+
+
+def _when(iso: str | None, with_time: bool = True) -> str:
+    """An ISO time from the core as the clinician reads it, in Swedish time."""
+    if not iso:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(SWEDEN)
+    return moment.strftime("%Y-%m-%d kl. %H:%M" if with_time else "%Y-%m-%d")
+
+
+def source_groups(statuses) -> list[dict]:
+    """Failing sources as the clinician reads them: one line per source and outcome, not per contract."""
+    groups: dict[tuple, dict] = {}
+    for s in statuses:
+        key = (s.logical_address, s.source_name, s.care_provider_name, s.status, s.message)
+        group = groups.setdefault(key, {"source": s, "contracts": [], "unread": []})
+        group["contracts"].append(s.contract)
+        group["unread"].extend(s.unread)
+    return list(groups.values())
+
+
+def missing_from(statuses) -> list[tuple[str, str]]:
+    """(source as named, what it did) once per source and outcome: 'TakeCare (Region Stockholm)', 'svarade med fel'."""
+    seen: dict[tuple, None] = {}
+    for s in statuses:
+        name = s.source_name or s.logical_address
+        seen[(f"{name} ({s.care_provider_name})" if s.care_provider_name else name,
+              MISSING_TEXT.get(s.status, s.status))] = None
+    return list(seen)
 
 
 def _views(core):
@@ -55,10 +117,8 @@ def _filtered(request, records):
         order = "time_desc"
         rows.sort(key=lambda r: (r.time is not None, r.time or dt.datetime.min.replace(tzinfo=SWEDEN)), reverse=True)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
-    try:
-        page = min(max(1, int(q.get("page", "1"))), pages)
-    except ValueError:
-        page = 1
+    page_text = q.get("page", "1")
+    page = min(max(1, int(page_text)), pages) if ASCII_NUMBER.fullmatch(page_text) else 1
     state = {
         "from": q.get("from", ""), "to": q.get("to", ""), "unit": unit or "", "provider": provider or "",
         "type": kind or "", "sort": order, "page": page, "pages": pages, "total": len(rows),
@@ -71,14 +131,39 @@ def _filtered(request, records):
     return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], state
 
 
-def _page_context(core) -> dict:
-    views = _views(core)
+def _view_by_type(views) -> dict:
     view_by_type: dict = {}
     for view in views:  # the first view (in page order) that shows a type is the record's view
         for categorization in view.categorizations:
             view_by_type.setdefault(categorization, view)
-    return {"views": views, "reasons": REASON_TEXT, "status_text": STATUS_TEXT,
-            "view_of": lambda r: view_by_type.get(r.information_type)}
+    return view_by_type
+
+
+def _page_context(core) -> dict:
+    views = _views(core)
+    view_by_type = _view_by_type(views)
+    return {"views": views, "reasons": REASON_TEXT, "status_text": STATUS_TEXT, "basis_text": BASIS_TEXT,
+            "view_of": lambda r: view_by_type.get(r.information_type), "when": _when, "segment": segment,
+            "source_groups": source_groups, "missing_from": missing_from}
+
+
+def _patient_context(core, request, ctx, result) -> dict:
+    """What every patient page needs: its own patient's base path, links and choices, nothing of another's."""
+    base = f"/patient/{result.patient.id}"
+    view_by_type = _view_by_type(_views(core))
+
+    def record_url(record, view=None):
+        """The record's page, naming the source that sent it: ids are the producers', and two sources
+        may send the same one, so the id alone could open another source's record."""
+        view = view or view_by_type.get(record.information_type)
+        source = f"?kalla={segment(record.source_address)}" if record.source_address else ""
+        return f"{base}/{view.slug}/{segment(record.id)}{source}" if view else None
+
+    incomplete = result.incomplete
+    return {"result": result, "ctx": ctx, "base": base, "record_url": record_url, "here": request.raw_path,
+            "failed_count": len(incomplete) + ((result.hidden_sources or {}).get("failed") or 0),
+            "source_count": len(result.sources) + ((result.hidden_sources or {}).get("count") or 0),
+            "read_complete": not incomplete}
 
 
 def _by_set_and_alerts(views, records):
@@ -89,18 +174,77 @@ def _by_set_and_alerts(views, records):
     return by_set, alerts
 
 
+def _next(form, patient_id: str) -> str:
+    """Back to the page the form was on, when that is a page of the same patient; else the overview."""
+    wanted = str(form.get("next") or "")
+    m = SAFE_PATH.fullmatch(wanted) if len(wanted) <= 2000 else None
+    if m and m.group(1) == patient_id and "//" not in wanted and "\\" not in wanted and "/.." not in wanted:
+        return wanted
+    return f"/patient/{patient_id}"
+
+
 @hookimpl
 def register_routes(core):
-    def page(template, request, **context):
-        return core.render(template, request=request, **_page_context(core), **context)
+    def page(template, request, status=200, **context):
+        return core.render(template, request=request, status=status, **_page_context(core), **context)
 
     async def overview_page(template, request, **context):
         """A page of an overview: as long as the patient is heavy, so the worker renders it."""
         return await core.render_in_worker(template, request=request, **_page_context(core), **context)
 
+    async def not_open(request, raw_patient_id, status=409):
+        """A patient this session has not opened: offer to open it (a logged search), never open it unasked."""
+        patient = parse_patient_id(str(raw_patient_id or ""))
+        here = request.raw_path if request.method == "GET" else f"/patient/{patient.id}"
+        return page("not_open.html", request, status=status, patient=patient, next=here)
+
+    def ui(handler):
+        """Expected failures of a page render inside the normal layout (the core's own page has none)."""
+        @functools.wraps(handler)
+        async def wrapped(request):
+            try:
+                return await handler(request)
+            except (web.HTTPException, Unauthenticated):
+                raise
+            except PatientNotOpen:
+                raw = request.match_info.get("pid")
+                if raw is None and request.method == "POST":
+                    raw = (await request.post()).get("patient_id")
+                try:
+                    return await not_open(request, raw)
+                except NpoError as e:
+                    return error(request, e)
+            except NpoError as e:
+                return error(request, e)
+        return wrapped
+
+    def error(request, e: NpoError):
+        return page("error.html", request, status=e.status, title=ERROR_TITLES.get(e.status, "Det gick inte"),
+                    message=e.message)
+
+    def patient_of(request):
+        """The open patient this page names (409 page if not open, 400 if the id is invalid)."""
+        session = core.session_of(request)
+        if session.assignment is None:
+            raise web.HTTPSeeOther("/")
+        return session, core.access.context(session, request.match_info["pid"])
+
+    async def read(request, categorizations=None):
+        session, ctx = patient_of(request)
+        result = await core.access.read(session, ctx.patient.id, categorizations)
+        return ctx, result
+
+    def view_of_request(request):
+        view = core.reg.views.get(request.match_info["slug"])
+        if view is None:
+            raise NotFound("Det finns ingen sådan informationsmängd.")
+        return view
+
     async def start(request):
         session = core.session_of(request)
-        return page("assignment.html" if session.assignment is None else "start.html", request)
+        if session.assignment is None:
+            return page("assignment.html", request)
+        return page("start.html", request, open_patients=list(reversed(session.patients.values())))
 
     async def choose_assignment(request):
         core.session_of(request).choose_assignment(str((await request.post()).get("assignment_id", "")))
@@ -108,80 +252,122 @@ def register_routes(core):
 
     async def search(request):
         session = core.session_of(request)
-        await core.access.open_patient(session, str((await request.post()).get("patient_id", "")))
-        raise web.HTTPSeeOther("/patient")
+        form = await request.post()
+        ctx = await core.access.open_patient(session, str(form.get("patient_id", "")))
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
+
+    async def patients(request):
+        core.session_of(request)
+        raise web.HTTPSeeOther("/")  # the start page lists the open patients
 
     async def overview(request):
-        result = await core.access.read(core.session_of(request))
-        by_set, alerts = await core.off_loop(_by_set_and_alerts, _views(core), result.records)
-        return await overview_page("patient.html", request, result=result, by_set=by_set, alerts=alerts)
+        ctx, result = await read(request)
+        views = _views(core)
+        by_set, alerts = await core.off_loop(_by_set_and_alerts, views, result.records)
+        prominent = [v for v in views if v.prominent]
+        return await overview_page("patient.html", request, by_set=by_set, alerts=alerts, prominent=prominent,
+                                   **_patient_context(core, request, ctx, result))
 
     async def information_set(request):
-        view = core.reg.views.get(request.match_info["slug"])
-        if view is None:
-            raise NotFound("Det finns ingen sådan informationsmängd.")
-        result = await core.access.read(core.session_of(request), set(view.categorizations))
+        view = view_of_request(request)
+        ctx, result = await read(request, set(view.categorizations))
         rows, state = await core.off_loop(_filtered, request, result.records)
-        return await overview_page("set.html", request, result=result, view=view, rows=rows, state=state)
+        return await overview_page("set.html", request, view=view, rows=rows, state=state,
+                                   set_status=result.set_status(view), **_patient_context(core, request, ctx, result))
 
     async def record(request):
-        view = core.reg.views.get(request.match_info["slug"])
-        if view is None:
-            raise NotFound("Det finns ingen sådan informationsmängd.")
-        result = await core.access.read(core.session_of(request), set(view.categorizations))
-        found = [r for r in result.records if r.id == request.match_info["record_id"]]
+        view = view_of_request(request)
+        ctx, result = await read(request, set(view.categorizations))
+        source = request.query.get("kalla")
+        found = [r for r in result.records if r.id == request.match_info["record_id"]
+                 and (source is None or r.source_address == source)]
         if not found:  # not this patient's, not shown to you, or gone: the same answer for all three
             raise NotFound("Posten finns inte bland den information du kan se för patienten.")
-        return await overview_page("record.html", request, result=result, view=view, record=found[0])
+        return await overview_page("record.html", request, view=view, record=found[0],
+                                   **_patient_context(core, request, ctx, result))
 
     async def timeline(request):
-        result = await core.access.read(core.session_of(request))
+        ctx, result = await read(request)
         rows, state = await core.off_loop(_filtered, request, result.records)
-        return await overview_page("timeline.html", request, result=result, rows=rows, state=state)
+        return await overview_page("timeline.html", request, rows=rows, state=state,
+                                   **_patient_context(core, request, ctx, result))
 
     async def month_calendar(request):
-        result = await core.access.read(core.session_of(request))
+        session, ctx = patient_of(request)
         today = dt.datetime.now(SWEDEN).date()
-        try:
-            year, month = map(int, request.query.get("month", today.strftime("%Y-%m")).split("-"))
-            first = dt.date(year, month, 1)
-        except ValueError:
-            raise BadRequest("Ange månad som ÅÅÅÅ-MM.") from None
+        m = MONTH.fullmatch(request.query.get("month", today.strftime("%Y-%m")))
+        year, month = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        if not (1 <= year <= 9999 and 1 <= month <= 12):
+            raise BadRequest("Ange månad som ÅÅÅÅ-MM, med år 0001–9999 och månad 01–12.", code="bad_month")
+        result = await core.access.read(session, ctx.patient.id)
         days: dict[int, list] = {}
         for r in result.records:
             if r.time and (r.time.year, r.time.month) == (year, month):
                 days.setdefault(r.time.day, []).append(r)
-        prev_month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
-        next_month = (first + dt.timedelta(days=32)).strftime("%Y-%m")
-        return await overview_page("calendar.html", request, result=result, weeks=calendar.Calendar().monthdayscalendar(year, month),
-                    days=days, title=f"{MONTHS[month - 1]} {year}", prev_month=prev_month, next_month=next_month,
-                    month=first.strftime("%Y-%m"))
+        # The first and last months there are have no month before or after them.
+        prev_month = f"{year - (month == 1):04d}-{12 if month == 1 else month - 1:02d}" \
+            if (year, month) != (1, 1) else None
+        next_month = f"{year + (month == 12):04d}-{1 if month == 12 else month + 1:02d}" \
+            if (year, month) != (9999, 12) else None
+        return await overview_page("calendar.html", request, weeks=calendar.Calendar().monthdayscalendar(year, month),
+                                   days=days, title=f"{MONTHS[month - 1]} {year}", prev_month=prev_month,
+                                   next_month=next_month, month=f"{year:04d}-{month:02d}",
+                                   **_patient_context(core, request, ctx, result))
 
-    async def consent(request):
+    async def form_and_patient(request):
+        """A form's fields and the open patient it names (never the patient of another tab)."""
         session = core.session_of(request)
         form = await request.post()
-        emergency = form.get("kind") == "emergency"
-        days = str(form.get("days") or "")
+        ctx = core.access.context(session, form.get("patient_id"))
+        return session, form, ctx
+
+    async def consent(request):
+        session, form, ctx = await form_and_patient(request)
+        kind = str(form.get("kind") or "consent")
+        if kind not in ("consent", "emergency"):
+            raise BadRequest("Välj samtycke eller nödöppning.", code="bad_kind")
+        scope = str(form.get("scope") or "unit")
+        if scope not in ("unit", "personal"):
+            raise BadRequest("Välj om samtycket gäller hela vårdenheten eller bara dig.", code="bad_scope")
+        emergency = kind == "emergency"
+        days_text = str(form.get("days") or "").strip()
+        days = _number(days_text, "Giltighetstiden (dagar)", 1, 365) if days_text and not emergency else None
         await core.access.register_consent(
-            session, emergency=emergency, whole_unit=form.get("scope") != "personal",
-            days=int(days) if days.isdigit() and not emergency else None,
+            session, ctx.patient.id, emergency=emergency, whole_unit=scope != "personal", days=days,
             reason=str(form.get("reason") or "") or None)
         if not emergency and form.get("relation") == "yes":
-            await core.access.attest_relation(session)
-        raise web.HTTPSeeOther("/patient")
+            await core.access.attest_relation(session, ctx.patient.id)
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
+
+    async def relation(request):
+        session, form, ctx = await form_and_patient(request)
+        await core.access.attest_relation(session, ctx.patient.id)
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
+
+    async def end_consent(request):
+        session, form, ctx = await form_and_patient(request)
+        how = str(form.get("how") or "cancel")
+        if how not in ("cancel", "annul"):
+            raise BadRequest("Välj att avsluta eller makulera samtycket.", code="bad_how")
+        consent_id = str(form.get("consent_id") or "")
+        if not consent_id:
+            raise BadRequest("Ange vilket samtycke som ska avslutas.", code="consent_required")
+        await core.access.end_consent(session, ctx.patient.id, consent_id, how)
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
     async def reveal_blocked(request):
-        form = await request.post()
-        await core.access.reveal_blocked(core.session_of(request), str(form.get("basis", "")),
+        session, form, ctx = await form_and_patient(request)
+        await core.access.reveal_blocked(session, ctx.patient.id, str(form.get("basis", "")),
                                          str(form.get("reason") or "") or None)
-        raise web.HTTPSeeOther("/patient")
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
     async def open_blocked(request):
-        form = await request.post()
-        await core.access.open_blocked(core.session_of(request), str(form.get("care_provider_id", "")),
+        session, form, ctx = await form_and_patient(request)
+        days = _number(form.get("days") or "1", "Giltighetstiden (dagar)", 1, 7)
+        await core.access.open_blocked(session, ctx.patient.id, str(form.get("care_provider_id", "")),
                                        str(form.get("care_unit_id") or "") or None, str(form.get("basis", "")),
-                                       str(form.get("reason") or "") or None)
-        raise web.HTTPSeeOther("/patient")
+                                       str(form.get("reason") or "") or None, days=days)
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
     async def status(request):
         core.session_of(request)
@@ -217,21 +403,24 @@ def register_routes(core):
         raise response
 
     return [
-        web.get("/", start),
-        web.post("/assignment", choose_assignment),
-        web.post("/patient", search),
-        web.get("/patient", overview),
-        web.get("/patient/tidslinje", timeline),
-        web.get("/patient/kalender", month_calendar),
-        web.get("/patient/{slug}", information_set),
-        web.get("/patient/{slug}/{record_id:.+}", record),
-        web.post("/consent", consent),
-        web.post("/blocked/reveal", reveal_blocked),
-        web.post("/blocked/open", open_blocked),
-        web.get("/status", status),
-        web.get("/synpunkter", feedback_form),
-        web.post("/synpunkter", feedback),
-        web.get("/hjalp", help_page),
+        web.get("/", ui(start)),
+        web.post("/assignment", ui(choose_assignment)),
+        web.post("/patient", ui(search)),
+        web.get("/patient", ui(patients)),
+        web.get("/patient/{pid}", ui(overview)),
+        web.get("/patient/{pid}/tidslinje", ui(timeline)),
+        web.get("/patient/{pid}/kalender", ui(month_calendar)),
+        web.get("/patient/{pid}/{slug}", ui(information_set)),
+        web.get("/patient/{pid}/{slug}/{record_id}", ui(record)),  # one segment: an id is never a path
+        web.post("/consent", ui(consent)),
+        web.post("/consent/end", ui(end_consent)),
+        web.post("/relation", ui(relation)),
+        web.post("/blocked/reveal", ui(reveal_blocked)),
+        web.post("/blocked/open", ui(open_blocked)),
+        web.get("/status", ui(status)),
+        web.get("/synpunkter", ui(feedback_form)),
+        web.post("/synpunkter", ui(feedback)),
+        web.get("/hjalp", ui(help_page)),
         web.post("/logout", logout),
         web.static("/static", STATIC),
     ]
