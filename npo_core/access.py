@@ -356,7 +356,8 @@ class AccessService:
             fetched_at=moment, complete=all(s.complete for s, _ in fetched),
             hidden_sources={"count": len(hidden), "failed": sum(1 for s in hidden if not s.complete)}
             if hidden else None,
-            consent=self._consent_json(actor, consent, guards), opened=self._opened(actor, guards, moment),
+            consent=self._consent_json(actor, consent, guards),
+            opened=self._opened(actor, guards, moment, _has_basis(actor, ctx, consent)),
             opened_ids={id(r) for r, d in shown if d.opened},
             contract_sets={v.slug: {c.id for c in self.core.contracts.values()
                                     if set(c.categorizations) & set(v.categorizations)} for v in views})
@@ -368,7 +369,7 @@ class AccessService:
         a = actor.assignment
         if not status.owners or a.care_provider_id in status.owners:
             return True  # the engagement index, or the clinician's own care provider
-        if a.scope != "SJF" or consent is None or not (ctx.relation_attested or consent.assertion_type == "Emergency"):
+        if not _has_basis(actor, ctx, consent):
             return False
         if ctx.reveal_blocked:
             return True
@@ -387,14 +388,17 @@ class AccessService:
                 "end": consent.end.isoformat(timespec="minutes") if consent.end else None,
                 "can_end": consent.assertion_type == "Consent"}
 
-    def _opened(self, actor: Actor, guards: GuardSnapshot, moment: dt.datetime) -> list[dict]:
-        """Blocked information this clinician has opened and may still read."""
+    def _opened(self, actor: Actor, guards: GuardSnapshot, moment: dt.datetime, basis: bool) -> list[dict]:
+        """Blocked information this clinician has opened and may still read; another provider's only with a
+        basis for it, since the list says where blocked information is."""
         providers, units = self.core.names()
         out = []
         for r in guards.revokes:
             end = dt.datetime.fromisoformat(r["end"]) if r["end"] else None
             if r["care_unit_id"] != actor.assignment.care_unit_id or r["employee_id"] not in (
                     None, actor.clinician.hsa_id) or end is None or end <= moment:
+                continue
+            if r["block_care_provider_id"] != actor.assignment.care_provider_id and not basis:
                 continue
             out.append({"care_provider_id": r["block_care_provider_id"],
                         "care_provider_name": providers.get(r["block_care_provider_id"] or ""),
@@ -561,6 +565,12 @@ class AccessService:
         status.records = len(records)
         self.core.monitor.record(status)
         return status, records
+
+
+def _has_basis(actor: Actor, ctx: PatientContext, consent) -> bool:
+    """A basis for other care providers' information: scope SJF and consent with a relation, or emergency."""
+    return (actor.assignment.scope == "SJF" and consent is not None
+            and (ctx.relation_attested or consent.assertion_type == "Emergency"))
 
 
 class _Budget:
