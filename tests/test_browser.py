@@ -308,7 +308,7 @@ def test_an_incomplete_overview_says_which_source_is_missing(faulty_page):
     assert cards.count() > 0
     for i in range(cards.count()):
         card = cards.nth(i)
-        assert card.locator(".count").inner_text().startswith("minst ")
+        assert card.locator(".count").inner_text().startswith(("minst ", "okänt antal"))
         assert "Inga poster" not in card.inner_text()
         assert card.get_by_text("Information kan saknas: TakeCare (Region Stockholm) svarade med fel.").is_visible()
     assert page.locator(f".sources tr[data-source={TAKECARE}]").first.get_by_text(re.compile("^Fel")).is_visible()

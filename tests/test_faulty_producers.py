@@ -65,6 +65,8 @@ async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_ser
         assert status["error_code"] == "APPLICATION_ERROR" and status["log_id"].startswith("9f0c2a6e")
         problem = [s["last_problem"] for s in core.monitor.summary() if s["logical_address"] == BAD][0]
         assert problem["error_code"] == "APPLICATION_ERROR" and problem["log_id"] == status["log_id"]
+        page = await (await client.get("/status")).text()  # driftsstatus: what support asks the producer for
+        assert "Felkod APPLICATION_ERROR" in page and status["log_id"] in page
     assert sum(r["record_count"] for r in logged) == len(result["records"])
     core.guards.close()
 
