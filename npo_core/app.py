@@ -19,7 +19,7 @@ from aiohttp import web
 from . import soap
 from .access import AccessService
 from .contract import SWEDEN, Answer, Contract, Query, Record
-from .decoding import account_answer, decode_payload  # noqa: F401  (account_answer: for the CLI)
+from .decoding import decode_payload
 from .engagement import EngagementIndex
 from .errors import ContractError, NpoError, StartupError
 from .identity import normalise_hsa_id

@@ -822,7 +822,7 @@ def contracts_decode(ctx: Context, name, file):
     """
     from lxml import etree
 
-    from .app import decode_payload  # the lead's decoding; it accounts for every child via account_answer
+    from .decoding import decode_payload  # accounts for every child of the answer (records + unread)
     from .errors import ContractError
 
     contract = ctx.contract(name)

@@ -13,7 +13,7 @@ from npo_core.demo import seed_blocks, seed_registry
 from npo_core.demo.platform import make_platform
 from npo_core.plugins import make_plugin_manager
 from npo_core.registry import Registry
-from npo_core.web import make_app
+from npo_core.web import CORE_KEY, make_app
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_TODAY = dt.date(2026, 11, 1)  # demo content is dated relative to this day in tests
@@ -146,3 +146,44 @@ async def login(client, hsa_id="SE2321000016-1001", assignment="SE2321000016-100
         if relation:
             await clinician.post("/api/relation")
     return clinician
+
+
+async def endless_notes(aiohttp_server, aiohttp_client, registry, pm, *, elsewhere: bool = False):
+    """Linda's notes at TakeCare from a producer whose GetCareDocumentation 3 always says there is more
+    (`elsewhere`: more at another logical address). Returns (client, the requests the producer got)."""
+    from aiohttp import web
+
+    from npo_core import soap
+    from npo_core.identity import parse_patient_id
+    from npo_plugins.contracts.get_care_documentation import PagedQuery
+
+    from npo_core.demo import demo_source
+    from npo_core.plugins import collect
+
+    linda, takecare = "189908029805", "SE2321000016-TKC1"
+    contract = collect(pm).contracts["GetCareDocumentation:3"]
+    page = contract.render_response(contract.demo_records(demo_source(linda, takecare, contract.id, DEMO_TODAY)),
+                                    PagedQuery(parse_patient_id(linda)))
+    if elsewhere:
+        for address in page.iter(contract.q("logicalAddress")):
+            address.text = "SE0000000000-ELSEWHERE"
+    first_page = soap.envelope(page)
+    assert b"hasMore" in first_page
+    calls = []
+
+    async def handle(request):
+        calls.append(await request.read())
+        return web.Response(body=first_page, content_type="text/xml")  # the same page, forever
+
+    app = web.Application()
+    app.router.add_post("/gcd3", handle)
+    producer = await aiohttp_server(app)
+    seed_registry(registry, ["GetCareDocumentation:3"])
+    registry.set_environment("demo", engagement_index=None)
+    for row in registry.source_systems("demo"):
+        registry.remove_source_system("demo", row.logical_address)
+    registry.add_source_system("demo", takecare, "SE2321000016-F0VB", "TakeCare", ["GetCareDocumentation:3"],
+                               endpoint=str(producer.make_url("/gcd3")))
+    client = await aiohttp_client(make_app(Core(registry, "demo", pm)))
+    client.core = client.app[CORE_KEY]
+    return client, calls

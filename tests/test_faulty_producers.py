@@ -13,7 +13,7 @@ from npo_core.demo.platform import FAULTS, make_platform
 from npo_core.plugins import collect
 from npo_core.web import make_app
 
-from .conftest import DEMO_TODAY, login
+from .conftest import DEMO_TODAY, endless_notes, login
 
 FIONA = "199701062383"
 BAD = "SE2321000131-MLM1"  # Västra Götalandsregionen's source system misbehaves
@@ -75,42 +75,11 @@ async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_ser
 async def test_a_has_more_chain_that_never_ends_is_cut_off(aiohttp_server, aiohttp_client, registry, pm, elsewhere):
     """A producer that always says there is more: npo follows a bounded number of times, then says so;
     and never to another logical address than the source's own."""
-
-    from aiohttp import web
-
-    from npo_core import soap
     from npo_core.access import MAX_FOLLOW_UPS
-    from npo_core.demo import demo_source
-    from npo_core.identity import parse_patient_id
-    from npo_plugins.contracts.get_care_documentation import PagedQuery
 
-    contract = collect(pm).contracts["GetCareDocumentation:3"]
-    linda = "189908029805"
-    records = contract.demo_records(demo_source(linda, "SE2321000016-TKC1", contract.id, DEMO_TODAY))
-    page = contract.render_response(records, PagedQuery(parse_patient_id(linda)))
-    if elsewhere:
-        for address in page.iter(contract.q("logicalAddress")):
-            address.text = "SE0000000000-ELSEWHERE"
-    first_page = soap.envelope(page)
-    assert b"hasMore" in first_page and (b"ELSEWHERE" in first_page) == elsewhere
-    calls = []
-
-    async def handle(request):
-        calls.append(await request.read())
-        return web.Response(body=first_page, content_type="text/xml")  # the same page, forever
-
-    app = web.Application()
-    app.router.add_post("/gcd3", handle)
-    producer = await aiohttp_server(app)
-    seed_registry(registry, ["GetCareDocumentation:3"])
-    registry.set_environment("demo", engagement_index=None)
-    for row in registry.source_systems("demo"):
-        registry.remove_source_system("demo", row.logical_address)
-    registry.add_source_system("demo", "SE2321000016-TKC1", "SE2321000016-F0VB", "TakeCare",
-                               ["GetCareDocumentation:3"], endpoint=str(producer.make_url("/gcd3")))
-    core = Core(registry, "demo", pm)
-    client = await aiohttp_client(make_app(core))
-    anna = await login(client, patient=linda)
+    client, calls = await endless_notes(aiohttp_server, aiohttp_client, registry, pm, elsewhere=elsewhere)
+    core = client.core
+    anna = await login(client, patient="189908029805")
     result = await anna.records("anteckningar")
     [status] = result["sources"]
     assert len(calls) == (1 if elsewhere else MAX_FOLLOW_UPS + 1)

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp import web
-from lxml import etree
 
 from npo_core import access, soap
 from npo_core.access import _dedupe

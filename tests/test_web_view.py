@@ -15,7 +15,6 @@ import sys
 import urllib.parse
 
 import pytest
-from aiohttp import web
 
 from npo_core.app import Core
 from npo_core.demo import seed_blocks, seed_registry
@@ -23,7 +22,7 @@ from npo_core.demo.platform import make_platform
 from npo_core.plugins import collect
 from npo_core.web import make_app
 
-from .conftest import DEMO_TODAY, login
+from .conftest import DEMO_TODAY, endless_notes, login
 
 FIONA = "199701062383"
 HARRY = "194602226559"
@@ -392,30 +391,8 @@ async def test_an_answer_with_unread_elements_is_a_warning_with_what_was_not_rea
 
 async def test_a_cut_answer_reads_avkortat_and_its_count_minst(aiohttp_server, aiohttp_client, registry, pm):
     """A producer whose hasMore never ends: npo stops following and the page says the list is cut."""
-    from npo_core import soap
-    from npo_core.demo import demo_source
-    from npo_core.identity import parse_patient_id
-    from npo_plugins.contracts.get_care_documentation import PagedQuery
-
-    contract = collect(pm).contracts["GetCareDocumentation:3"]
-    records = contract.demo_records(demo_source(LINDA, TAKECARE, contract.id, DEMO_TODAY))
-    first_page = soap.envelope(contract.render_response(records, PagedQuery(parse_patient_id(LINDA))))
-
-    async def handle(request):
-        await request.read()
-        return web.Response(body=first_page, content_type="text/xml")  # the same page, forever
-
-    app = web.Application()
-    app.router.add_post("/gcd3", handle)
-    producer = await aiohttp_server(app)
-    seed_registry(registry, ["GetCareDocumentation:3"])
-    registry.set_environment("demo", engagement_index=None)
-    for row in registry.source_systems("demo"):
-        registry.remove_source_system("demo", row.logical_address)
-    registry.add_source_system("demo", TAKECARE, "SE2321000016-F0VB", "TakeCare", ["GetCareDocumentation:3"],
-                               endpoint=str(producer.make_url("/gcd3")))
-    core = Core(registry, "demo", pm)
-    client = await aiohttp_client(make_app(core))
+    client, _ = await endless_notes(aiohttp_server, aiohttp_client, registry, pm)
+    core = client.core
     try:
         anna = await login(client, patient=LINDA, relation=True)
         [status] = (await anna.records("anteckningar"))["sources"]
