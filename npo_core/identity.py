@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ def parse_patient_id(
     return PatientId(digits, root)
 
 
+@functools.lru_cache(maxsize=4096)  # a heavy patient's records repeat a few dozen ids tens of thousands of times
 def normalise_hsa_id(value: str | None) -> str | None:
     """An HSA-id as a producer sent it, in its one canonical form; None when it cannot be read.
 
