@@ -273,6 +273,7 @@ def _named(record: Record, source: SourceSystem, names) -> Record:
         care_provider_id=provider_id, care_unit_id=unit_id, owner_readable=readable,
         care_provider_name=record.care_provider_name or providers.get(provider_id or ""),
         care_unit_name=record.care_unit_name or units.get(unit_id or ""),
-        source_system=record.source_system or source.logical_address,
+        # the source system id in the same canonical form where it is an HSA-id (a logical address may not be)
+        source_system=normalise_hsa_id(record.source_system) or record.source_system or source.logical_address,
         source_address=source.logical_address,
     )
