@@ -304,18 +304,18 @@ class AccessService:
         actor, ctx = self._actor(session), self.context(session, patient_id)
         patient = ctx.patient
         request_id = str(uuid.uuid4())
-        guards = self._snapshot(actor, patient)  # first: if they cannot be read, nothing is fetched or shown
+        self._snapshot(actor, patient)  # first: if the guards cannot be read, nothing is fetched or shown
 
         contracts, not_enabled = self.core.contracts_in_use(categorizations)
         fetched = await self._fan_out(patient, contracts, request_id)
         records = [r for _, recs in fetched for r in recs]
-        for attempt in range(DECIDE_ATTEMPTS):
+        owners = {id(r): s.owners for s, recs in fetched for r in recs}
+        for _ in range(DECIDE_ATTEMPTS):
             # Again, after the producers answered: a consent ended or a block added meanwhile counts. The log
             # transaction checks the guards' epoch once more, so nothing can change between here and the commit.
             guards = self._snapshot(actor, patient)
             moment = now()
             consent = self._valid_consent(actor, ctx, guards.consents, moment)
-            owners = {id(r): s.owners for s, recs in fetched for r in recs}
             # Dedupe, decide and sort grow with the answers: the worker does them, not the event loop.
             shown, withheld, blocked_where, forged = await self.core.off_loop(
                 self._decide, records, owners, actor, ctx, consent, guards.blocks, moment)
@@ -342,7 +342,7 @@ class AccessService:
         shown_ids = {id(r) for r, _ in shown}
         for status, recs in fetched:
             status.records = sum(1 for r in recs if id(r) in shown_ids)
-        known = [(s, self._may_know_of(s, actor, ctx, consent, guards.blocks)) for s, _ in fetched]
+        known = [(s, self._may_know_of(s, actor, ctx, consent, guards.blocks, moment)) for s, _ in fetched]
         visible = [s for s, ok in known if ok]
         hidden = [s for s, ok in known if not ok]
         views = self.core.reg.views.values()
@@ -356,14 +356,14 @@ class AccessService:
             fetched_at=moment, complete=all(s.complete for s, _ in fetched),
             hidden_sources={"count": len(hidden), "failed": sum(1 for s in hidden if not s.complete)}
             if hidden else None,
-            consent=self._consent_json(actor, consent, guards),
+            consent=self._consent_json(actor, consent),
             opened=self._opened(actor, guards, moment, _has_basis(actor, ctx, consent)),
             opened_ids={id(r) for r, d in shown if d.opened},
             contract_sets={v.slug: {c.id for c in self.core.contracts.values()
                                     if set(c.categorizations) & set(v.categorizations)} for v in views})
 
     @staticmethod
-    def _may_know_of(status: SourceStatus, actor: Actor, ctx: PatientContext, consent, blocks) -> bool:
+    def _may_know_of(status: SourceStatus, actor: Actor, ctx: PatientContext, consent, blocks, moment) -> bool:
         """Reveal by basis: before a basis for another care provider, its sources are only counted, since a
         source asked for a set says that this provider holds that set for the patient."""
         a = actor.assignment
@@ -375,10 +375,11 @@ class AccessService:
             return True
         outer = {b.care_provider_id for b in blocks if b.block_type == "Outer"
                  and not any(r.care_unit_id == a.care_unit_id and r.employee_id in (None, actor.clinician.hsa_id)
-                             for r in b.revokes)}
+                             and moment < r.end for r in b.revokes)}
         return not (status.owners & outer)  # a blocked provider's sources would say where blocked data is
 
-    def _consent_json(self, actor: Actor, consent: pdl.Consent | None, guards: GuardSnapshot) -> dict | None:
+    @staticmethod
+    def _consent_json(actor: Actor, consent: pdl.Consent | None) -> dict | None:
         if consent is None:
             return None
         return {"id": consent.id, "kind": consent.assertion_type, "whole_unit": consent.employee_id is None,
