@@ -26,11 +26,14 @@ from .sessions import Assignment, Clinician, PatientContext, Session
 from .soap import ByteBudget
 
 MAX_FOLLOW_UPS = 10  # hasMore chains are bounded: a producer cannot keep us forever
-# What one source (one contract, over its follow-ups) and one read may bring in. Linda, the heaviest
-# demo patient, is ~80 MB and 15,175 records over ~65 calls; a hostile source stops far below.
-MAX_SOURCE_BYTES = 32 * 1024 * 1024
-MAX_SOURCE_RECORDS = 20_000
-MAX_READ_BYTES = 192 * 1024 * 1024
+# What one source may bring in for one contract (over its follow-ups) and over all contracts, and what
+# one read may. Linda, the heaviest demo patient: 70 MiB, ~24,000 records in all, 40 MiB and 14,500 of
+# them at TakeCare. A read peaks at about five times its bytes in memory (bench/memory.py --hostile).
+MAX_CONTRACT_BYTES = 32 * 1024 * 1024
+MAX_CONTRACT_RECORDS = 20_000
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+MAX_SOURCE_RECORDS = 40_000
+MAX_READ_BYTES = 128 * 1024 * 1024
 MAX_READ_RECORDS = 100_000
 DECIDE_ATTEMPTS = 3  # guards changing under a read: decide again, then give up (fail closed)
 COMPLETE = ("ok", "info")
@@ -483,7 +486,10 @@ class AccessService:
                 care_provider_id=e.data_controller or None, covers=(contract_id,), owners=owners), []))
         jobs = [(contract, source) for contract in contracts for source in sources.get(contract.id, [])]
         read_budget = _Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen")
-        tasks = [asyncio.ensure_future(self._fetch_one(env, names, c, s, patient, request_id, read_budget))
+        source_budgets = {s.logical_address: _Budget(MAX_SOURCE_BYTES, MAX_SOURCE_RECORDS, "källan")
+                          for _, s in jobs}
+        tasks = [asyncio.ensure_future(self._fetch_one(env, names, c, s, patient, request_id,
+                                                       (source_budgets[s.logical_address], read_budget)))
                  for c, s in jobs]
         if not tasks:
             return results
@@ -499,18 +505,20 @@ class AccessService:
         return results
 
     async def _fetch_one(self, env, names, contract: Contract, source: SourceSystem, patient: PatientId,
-                         request_id: str, read_budget: "_Budget"):
+                         request_id: str, shared: tuple["_Budget", ...]):
+        """One contract at one source, over its follow-ups; `shared`: the budgets of the source over all
+        its contracts and of the whole read, which this answer counts against too."""
         status = _status(source, contract, "ok")
         started = time.perf_counter()
         records: list[Record] = []
         query = Query(patient=patient)
         address = source.logical_address
-        source_budget = _Budget(MAX_SOURCE_BYTES, MAX_SOURCE_RECORDS, "källan")
+        budgets = (_Budget(MAX_CONTRACT_BYTES, MAX_CONTRACT_RECORDS, "kontraktet hos källan"), *shared)
         unread: Counter = Counter()
         try:
             for _ in range(MAX_FOLLOW_UPS + 1):
                 data = await self.core.call(env, contract, source, address, query, request_id,
-                                            budgets=(source_budget.bytes, read_budget.bytes))
+                                            budgets=tuple(b.bytes for b in budgets))
                 answer = await self.core.decode(env, names, contract, data, source)
                 for u in answer.unread:
                     unread[(u["element"], u["reason"])] += u["count"]
@@ -521,15 +529,15 @@ class AccessService:
                     status.message = answer.message or f"Producenten svarade {answer.result_code}."
                     records = []
                     break
-                kept = min(len(answer.records), source_budget.records_left(), read_budget.records_left())
+                kept = min(len(answer.records), *(b.records_left() for b in budgets))
                 records.extend(answer.records[:kept])
-                source_budget.count(kept)
-                read_budget.count(kept)
+                for b in budgets:
+                    b.count(kept)
                 if kept < len(answer.records):
+                    spent = next(b for b in budgets if not b.records_left())
                     status.status = "cut"
                     status.message = (f"npo visar de första {len(records)} posterna från källan; "
-                                      f"gränsen för {'källan' if not source_budget.records_left() else 'läsningen'} "
-                                      "nåddes.")
+                                      f"gränsen för {spent.what} nåddes.")
                     break
                 if answer.result_code == "INFO":
                     status.status, status.message = "info", answer.message
@@ -578,6 +586,7 @@ class _Budget:
     """Bytes and records one source or one read may still bring in."""
 
     def __init__(self, max_bytes: int, max_records: int, what: str):
+        self.what = what
         self.bytes = ByteBudget(max_bytes, f"Svaren översteg npo:s gräns för {what} ({max_bytes // 2**20} MiB); "
                                            "resten av informationen saknas.")
         self._records = max_records

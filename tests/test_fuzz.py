@@ -327,7 +327,7 @@ def fetch_one(loop, contract, data: bytes, patient) -> tuple[SourceStatus, list[
                           "Millennium")
     env = types.SimpleNamespace(validate_responses=False)
     return loop.run(AccessService(core)._fetch_one(env, ({}, {}), contract, source, patient, "fuzz",
-                                                   _Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen")))
+                                                   (_Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen"),)))
 
 
 def parse(contract, data: bytes):

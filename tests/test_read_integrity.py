@@ -296,14 +296,17 @@ async def test_records_about_another_patient_are_withheld_and_counted(world):
 # -- caps, redirects, follow-ups -------------------------------------------------------------------
 
 
-async def test_a_source_over_its_record_cap_is_cut_and_says_so(world, monkeypatch):
-    monkeypatch.setattr(access, "MAX_SOURCE_RECORDS", 1)
+@pytest.mark.parametrize("cap, what", [("MAX_CONTRACT_RECORDS", "kontraktet hos källan"),
+                                       ("MAX_SOURCE_RECORDS", "källan"), ("MAX_READ_RECORDS", "läsningen")])
+async def test_a_source_over_a_record_cap_is_cut_and_says_so(world, monkeypatch, cap, what):
+    monkeypatch.setattr(access, cap, 1)
     anna = await consenting(world)
     result = await anna.records("diagnoser")
     cut = [s for s in result["sources"] if s["status"] == "cut"]
-    assert {s["logical_address"] for s in cut} == {TKC, MLM} and all(s["records"] == 1 for s in cut)
+    assert {s["logical_address"] for s in cut} == {TKC, MLM}
+    assert sum(s["records"] for s in cut) == (1 if cap == "MAX_READ_RECORDS" else 2) == len(result["records"])
     assert result["complete"] is False and result["sets"]["diagnoser"]["complete"] is False
-    assert "gränsen för källan" in cut[0]["message"]
+    assert all(f"gränsen för {what} nåddes" in s["message"] for s in cut), [s["message"] for s in cut]
 
 
 async def test_a_source_over_its_byte_cap_is_cut_and_says_so(world, monkeypatch):
