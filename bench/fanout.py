@@ -12,6 +12,10 @@ opens a typical patient's overview (`GET /api/records`) again and again, one at 
   on this machine at all.
 
 Target: overhead ≤ 25 ms p50.
+
+Also, in the benchmark process: what one read of the guards costs (`GuardStore.snapshot`: the guard
+epoch, the patient's consents at the clinician's care provider, blocks and revokes, in one SQLite read
+transaction), which a read does before fetching and again before deciding.
 """
 
 from __future__ import annotations
@@ -86,6 +90,42 @@ async def one_run(args, producers: b.Child, server: b.Child, contracts, report_r
         report_runs.setdefault(key, []).append(values)
 
 
+def guard_read_us(patient: str, repeat: int = 2000, rounds: int = 7) -> float | None:
+    """µs per `GuardStore.snapshot` for `patient` with one consent, the demo blocks seeded; None without it."""
+    import contextlib
+    import datetime as dt
+    import io
+
+    from npo_core.demo import seed_blocks
+    from npo_core.guards import GuardStore, now
+    from npo_core.registry import Registry
+
+    if not hasattr(GuardStore, "snapshot"):
+        return None
+    provider, unit = "SE2321000016-F0VB", "SE2321000016-9RKT"  # Anna's assignment: Gubbängens vårdcentral
+    with tempfile.TemporaryDirectory(prefix="npo-bench-") as wd, contextlib.redirect_stderr(io.StringIO()):
+        guards = GuardStore(Registry(Path(wd) / "registry.db").path)
+        try:
+            seed_blocks(guards)
+            start = now()
+            _, sql = guards.consent_insert_sql(assertion_type="Consent", patient_id=patient, care_provider_id=provider,
+                                               care_unit_id=unit, employee_id=None, start=start,
+                                               end=start + dt.timedelta(days=365), registered_by=b.ANNA[0],
+                                               assignment_id=b.ANNA[1])
+            guards.admin_change(b.ANNA[0], "register_consent", patient, [sql])
+            for _ in range(200):
+                guards.snapshot(patient, provider)
+            samples = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(repeat):
+                    guards.snapshot(patient, provider)
+                samples.append((time.perf_counter() - t0) / repeat * 1e6)
+        finally:
+            guards.close()
+    return b.median(samples)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.common_args(p, runs=3)
@@ -136,6 +176,9 @@ def main() -> None:
     report.add("  of which: sum of decode awaits over all answers (overlapping)", b.median(msr("decode_sum")), "ms")
     report.add("  of which: durable access-log append", b.median(msr("log")), "ms")
     report.add("client wall − server time (HTTP to npo and back)", b.median(msr("client_minus_server")), "ms")
+    guard_us = guard_read_us(args.patient, *((200, 3) if args.smoke else ()))
+    if guard_us is not None:
+        report.add("one read of the guards (GuardStore.snapshot; a read does two), bench process", guard_us, "µs")
     report.note(f"{args.sources} source systems over {len(contracts)} contracts; patient {args.patient}; "
                 f"{args.samples} sequential overviews per run, {args.runs} runs, each with a fresh npo server; "
                 f"producers cache their answers after the warm-up, so their CPU is not npo's")
