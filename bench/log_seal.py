@@ -20,24 +20,12 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as b  # noqa: E402
-
-
-def entries(n: int):
-    from npo_core.guards import LogEntry
-
-    rid = str(uuid.uuid4())
-    return [LogEntry(request_id=rid, user_id="SE2321000016-1001", assignment_id="SE2321000016-1001-U1",
-                     assignment_name="Läkare, Gubbängens vårdcentral", user_care_unit_id="SE2321000016-9RKT",
-                     user_care_provider_id="SE2321000016-F0VB", patient_id="199701062383", activity="Läsa",
-                     action="read", resource_care_provider_id="SE2321000131-E000000000001",
-                     resource_care_unit_id=f"SE2321000131-E0000000{i:03d}", contract="GetDiagnosis:2",
-                     record_count=i + 1) for i in range(n)]
+from access_log import entries  # noqa: E402  (one overview's entries, as the access-log bench writes them)
 
 
 def per_entry_cpu(key: bytes, n: int) -> dict:
