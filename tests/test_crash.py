@@ -167,9 +167,12 @@ async def probe(port: int, acks: Acks) -> None:
         status, body = await client.post("/api/patient", {"patient_id": LIGHT_PATIENTS[0]})
         assert status == 200, body
         status, body = await client.post("/api/consent", {"whole_unit": True, "days": 7})
-        assert status in (200, 201), body  # 200: a valid consent acknowledged before the kill is reused
-        if status == 201:
-            acks.consents.append(body["consent_id"])
+        if status == 200:  # a valid consent acknowledged before the kill is reused: end it, register anew
+            status, _ = await client.post(f"/api/consents/{body['consent_id']}/cancel")
+            assert status == 200
+            status, body = await client.post("/api/consent", {"whole_unit": True, "days": 7})
+        assert status == 201, body
+        acks.consents.append(body["consent_id"])
         status, body = await client.get("/api/records")
         assert status == 200, body
         assert body["records"], "the restarted server read no records of a patient who has consented"
