@@ -20,7 +20,7 @@ from . import pdl
 from .contract import SWEDEN, Contract, Query, Record
 from .errors import BadRequest, ContractError, Forbidden, GuardsChanged, GuardUnavailable, NpoError
 from .guards import GuardSnapshot, LogEntry, now
-from .identity import PatientId, parse_patient_id
+from .identity import PatientId, normalise_hsa_id, parse_patient_id
 from .registry import SourceSystem
 from .sessions import Assignment, Clinician, PatientContext, Session
 from .soap import ByteBudget
@@ -103,9 +103,13 @@ class ReadResult:
         return [s for s in self.sources if not s.complete]
 
     def set_status(self, view) -> SetStatus:
-        contracts = self.contract_sets.get(view.slug, set())
-        failing = [s for s in self.incomplete if set(s.covers) & contracts]
+        failing = self._failing(view.slug)
         return SetStatus(not failing, failing)
+
+    def _failing(self, slug: str) -> list[SourceStatus]:
+        """The visible sources that left this information set incomplete."""
+        contracts = self.contract_sets.get(slug, set())
+        return [s for s in self.incomplete if set(s.covers) & contracts]
 
     def opened_block(self, record: Record) -> bool:
         return id(record) in self.opened_ids
@@ -118,8 +122,7 @@ class ReadResult:
             "complete": self.complete,
             "incomplete": [s.to_json() for s in self.incomplete],
             "sets": {slug: {"complete": not failing, "incomplete": [s.logical_address for s in failing]}
-                     for slug, failing in ((slug, [s for s in self.incomplete if set(s.covers) & cs])
-                                           for slug, cs in self.contract_sets.items())},
+                     for slug, failing in ((slug, self._failing(slug)) for slug in self.contract_sets)},
             "records": [{**r.to_json(), "opened_block": id(r) in self.opened_ids} for r in self.records],
             "withheld": [{"reason": k, "count": v, "text": pdl.REASON_TEXT.get(k, k)} for k, v in self.withheld.items()],
             "blocked_where": self.blocked_where,
@@ -395,8 +398,8 @@ class AccessService:
     def _opened(self, actor: Actor, guards: GuardSnapshot, moment: dt.datetime, basis: bool) -> list[dict]:
         """Blocked information this clinician has opened and may still read; another provider's only with a
         basis for it, since the list says where blocked information is."""
-        providers, units = self.core.names()
         out = []
+        providers, units = self.core.names() if guards.revokes else ({}, {})  # one registry read, when needed
         for r in guards.revokes:
             end = dt.datetime.fromisoformat(r["end"]) if r["end"] else None
             if r["care_unit_id"] != actor.assignment.care_unit_id or r["employee_id"] not in (
@@ -479,11 +482,12 @@ class AccessService:
             results.append((SourceStatus(env.engagement_index or "", "Engagemangsindex", "", domain, "error",
                                          message, covers=covered), []))
         for contract_id, e in unknown:  # listed by the index, unknown to the registry: not asked, and said so
-            owners = frozenset(filter(None, [e.data_controller]))
+            controller = normalise_hsa_id(e.data_controller)  # decides who may know of it: never taken raw
             results.append((SourceStatus(
                 e.logical_address, e.source_system or e.logical_address, "", contract_id, "error",
                 "Källan finns i engagemangsindex men är inte registrerad i npo och tillfrågades inte.",
-                care_provider_id=e.data_controller or None, covers=(contract_id,), owners=owners), []))
+                care_provider_id=controller, covers=(contract_id,),
+                owners=frozenset([controller or "?"])), []))  # an unreadable controller: another provider's
         jobs = [(contract, source) for contract in contracts for source in sources.get(contract.id, [])]
         read_budget = _Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen")
         source_budgets = {s.logical_address: _Budget(MAX_SOURCE_BYTES, MAX_SOURCE_RECORDS, "källan")
@@ -569,7 +573,7 @@ class AccessService:
         if status.unread and status.status in COMPLETE:
             n = sum(unread.values())
             status.status = "warning"
-            status.message = f"{n} {'element' if n == 1 else 'element'} i svaret kunde inte läsas och visas inte."
+            status.message = f"{n} element i svaret kunde inte läsas och visas inte."
         status.seconds = round(time.perf_counter() - started, 4)
         status.records = len(records)
         self.core.monitor.record(status)

@@ -338,11 +338,30 @@ async def test_a_redirect_is_a_source_error_and_is_never_followed(world, aiohttp
     assert result["complete"] is False
 
 
+PATIENT_GETS = ("/api/records", "/api/sets", "/api/consents")
+PATIENT_POSTS = {"/api/relation": {}, "/api/consent": {"whole_unit": True, "days": 1},
+                 "/api/emergency": {"reason": "Medvetslös"}, "/api/blocked/reveal": {"basis": "Emergency",
+                                                                                    "reason": "Medvetslös"},
+                 "/api/blocked/open": {"care_provider_id": VGR, "basis": "Emergency", "reason": "Medvetslös"},
+                 "/api/consents/no-such/cancel": {}}
+
+
 async def test_ids_are_validated_on_every_path_that_takes_a_patient(world):
-    anna = await login(world, patient=FIONA)
+    anna = await consenting(world)
+    [consent] = world.core.guards.consent_rows(FIONA)
+    log_before = len(world.core.guards.log_rows())
     for bad in ("19970106+2383", "199701062384", "", "١٩٩٧٠١٠٦٢٣٨٣", "1997-01-06"):
-        body = await anna.get(f"/api/records?patient_id={quote(bad)}", expect=400)
-        assert body["error"] in ("invalid_patient_id", "patient_required"), (bad, body)
+        for path in PATIENT_GETS:
+            resp = await world.get(f"{path}?patient_id={quote(bad)}")
+            body = await resp.json()
+            assert resp.status == 400 and body["error"] in ("invalid_patient_id", "patient_required"), (path, bad)
+        for path, data in PATIENT_POSTS.items():
+            resp = await world.post(path.replace("no-such", consent["id"]), json={**data, "patient_id": bad},
+                                    headers={"X-CSRF-Token": anna.csrf})
+            body = await resp.json()
+            assert resp.status == 400 and body["error"] in ("invalid_patient_id", "patient_required"), (path, bad)
+    assert len(world.core.guards.log_rows()) == log_before, "nothing was read or registered for any of them"
+    assert world.core.guards.consent_rows(FIONA) == [consent]
 
 
 async def test_two_sources_with_the_same_record_id_each_open_their_own_record_page(world):
@@ -359,3 +378,12 @@ async def test_two_sources_with_the_same_record_id_each_open_their_own_record_pa
         assert f"?kalla={source}" in overview
         page = await (await world.get(f"/patient/{FIONA}/diagnoser/{quote(genuine.id, safe='')}?kalla={source}")).text()
         assert title in page and other not in page, source
+
+
+async def test_a_record_link_without_its_source_opens_nothing_when_two_sources_share_the_id(world):
+    anna = await consenting(world)
+    genuine = world.producers.records[TKC][0]
+    world.producers.records[MLM] = [dataclasses.replace(world.producers.records[MLM][0], id=genuine.id)]
+    assert len([r for r in (await anna.records("diagnoser"))["records"] if r["id"] == genuine.id]) == 2
+    resp = await world.get(f"/patient/{FIONA}/diagnoser/{quote(genuine.id, safe='')}")
+    assert resp.status == 404, "which source's record would be a guess"

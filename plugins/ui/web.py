@@ -281,7 +281,7 @@ def register_routes(core):
         source = request.query.get("kalla")
         found = [r for r in result.records if r.id == request.match_info["record_id"]
                  and (source is None or r.source_address == source)]
-        if not found:  # not this patient's, not shown to you, or gone: the same answer for all three
+        if len(found) != 1:  # not this patient's, not shown to you, gone, or (without ?kalla=) not one source's
             raise NotFound("Posten finns inte bland den information du kan se för patienten.")
         return await overview_page("record.html", request, view=view, record=found[0],
                                    **_patient_context(core, request, ctx, result))
