@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import json
 import os
@@ -356,30 +359,48 @@ def plugins(ctx: Context, as_json):
 # -- serving -------------------------------------------------------------------------
 
 
+@functools.cache
+def _companions():
+    """The app key of what an app needs running alongside it (the demo's platform process, the platform's
+    watch on its parent): factories of async context managers, entered in order before the apps start and
+    left after they stop. Each yields a task; serving ends when one finishes, with its error if it raised."""
+    from aiohttp import web
+
+    return web.AppKey("npo_companions", list)
+
+
 def _run(apps: list[tuple], banner: str) -> None:
-    """Serve (app, host, port[, ssl_context]) tuples in one process until interrupted."""
+    """Serve (app, host, port[, ssl_context]) tuples in one process until interrupted (or a companion ends)."""
     from aiohttp import web
 
     from .web import Site
 
     async def main():
-        runners = []
-        for app, host, port, *tls in apps:
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await Site(runner, host, port, ssl_context=tls[0] if tls else None).start()
-            runners.append(runner)
-        click.echo(banner)
         stop = asyncio.Event()
-        try:  # a service manager's stop (SIGTERM) is a clean shutdown, as Ctrl-C is
+        try:  # a service manager's stop (SIGTERM) is a clean shutdown, as Ctrl-C is, even while starting
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-        try:
-            await stop.wait()
-        finally:
-            for runner in reversed(runners):
-                await runner.cleanup()
+        async with contextlib.AsyncExitStack() as companions:
+            ends = [asyncio.ensure_future(stop.wait())]
+            companions.callback(ends[0].cancel)
+            for app, *_ in apps:
+                for companion in app.get(_companions(), ()):
+                    ends.append(await companions.enter_async_context(companion()))
+            runners = []
+            try:
+                for app, host, port, *tls in apps:
+                    runner = web.AppRunner(app, access_log=None)
+                    await runner.setup()
+                    await Site(runner, host, port, ssl_context=tls[0] if tls else None).start()
+                    runners.append(runner)
+                click.echo(banner)
+                done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a companion's error is the command's
+            finally:
+                for runner in reversed(runners):
+                    await runner.cleanup()
 
     try:
         asyncio.run(main())
@@ -430,37 +451,179 @@ def _faults(ctx, param, values):
     return faults
 
 
+FAULT_HELP = ("Make one source system misbehave: slow, reset, http500, soap_fault, malformed, wrong_namespace, "
+              "schema_invalid, oversize or entities (repeatable).")
+LATENCY_HELP = "Seconds every demo producer waits (at most 600)."
+PLATFORM_READY = "npo demo platform on "  # the start of the line `npo demo-platform` prints once it listens
+PLATFORM_START_SECONDS = 30
+PARENT_CHECK_SECONDS = 0.5
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, type=Host())
 @click.option("--port", default=8080, show_default=True, type=PORT)
 @click.option("--platform-port", default=8081, show_default=True, type=PORT,
               help="Port of the demo service platform and its producers.")
-@click.option("--latency", default=0.0, show_default=True, type=Number(minimum=0, maximum=600),
-              help="Seconds every demo producer waits (at most 600).")
-@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND", callback=_faults,
-              help="Make one source system misbehave: slow, reset, http500, soap_fault, malformed, "
-                   "wrong_namespace, schema_invalid, oversize or entities (repeatable).")
+@click.option("--latency", default=0.0, show_default=True, type=Number(minimum=0, maximum=600), help=LATENCY_HELP)
+@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND", callback=_faults, help=FAULT_HELP)
 @pass_ctx
 def demo(ctx: Context, host, port, platform_port, latency, faults):
-    """Initialise and seed the demo environment, then serve it with its demo producers."""
+    """Initialise and seed the demo environment, then serve it with its demo producers (in a process of
+    their own: `npo demo-platform`, stopped with npo)."""
     from .app import Core
     from .demo import seed_blocks, seed_registry
-    from .demo.platform import make_platform
+    from .demo.platform import FAULTS
     from .web import make_app
 
     if port == platform_port:
         raise click.UsageError(f"--port and --platform-port are both {port}; they need a port each.")
-    try:
-        platform = make_platform(ctx.reg.contracts, latency=latency, faults=faults)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+    unknown = set(faults.values()) - set(FAULTS)
+    if unknown:
+        raise click.UsageError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
     registry = ctx.registry
     seed_registry(registry, list(ctx.reg.contracts))
     registry.set_environment("demo", base_url=f"http://127.0.0.1:{platform_port}/vp")
     core = Core(registry, "demo", ctx.pm)
     seed_blocks(core.guards)
-    _run([(platform, "127.0.0.1", platform_port), (make_app(core), host, port)],
+    app = make_app(core)
+    app[_companions()] = [functools.partial(_platform_process, platform_port, latency, faults)]
+    _run([(app, host, port)],
          f"npo demo on http://{host}:{port}/ (demo producers on http://127.0.0.1:{platform_port}/vp)")
+
+
+def _exit_text(code: int) -> str:
+    """How a child process ended, as asyncio reports it (a negative code is the signal that killed it)."""
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+@contextlib.asynccontextmanager
+async def _platform_process(port: int, latency: float, faults: dict[str, str]):
+    """`npo demo-platform` as npo demo's child: started and ready before npo serves, stopped after it.
+
+    It runs in a session of its own, so a terminal's Ctrl-C reaches npo demo only, which stops it; if npo demo
+    is killed outright, the child sees its parent gone and stops by itself (--parent-pid). Yields a task that
+    raises if the platform exits while npo demo still runs."""
+    command = [sys.executable, "-m", "npo_core", "demo-platform", "--host", "127.0.0.1", "--port", str(port),
+               "--latency", f"{latency:.9f}", "--parent-pid", str(os.getpid())]
+    for address, kind in faults.items():
+        command += ["--fault", f"{address}={kind}"]
+    try:
+        proc = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                    start_new_session=True)
+    except OSError as e:
+        raise click.ClickException(f"Cannot start the demo platform: {_os_error(e)}") from None
+    tail = collections.deque(maxlen=5)  # its last stderr lines, for the error if it does not start
+    ready = asyncio.Event()
+
+    async def lines(stream):
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the reader's limit: dropped, the rest still read
+                continue
+            if not line:
+                return
+            yield line.decode("utf-8", "replace").rstrip("\n")
+
+    async def relay(stream, out):
+        """Its output: kept until it is ready (the error shows it), passed on after; always drained."""
+        async for text in lines(stream):
+            tail.append(text)
+            if ready.is_set():
+                click.echo(safe_text(text), err=out is sys.stderr)
+
+    async def wait_ready():
+        async for text in lines(proc.stdout):
+            if text.startswith(PLATFORM_READY):
+                return True
+        return False
+
+    errors = asyncio.ensure_future(relay(proc.stderr, sys.stderr))
+    output = None
+    watch = None
+    try:
+        try:
+            started = await asyncio.wait_for(wait_ready(), PLATFORM_START_SECONDS)
+        except asyncio.TimeoutError:
+            started = None
+        if not started:
+            if started is None:
+                why = f"did not say it was ready within {PLATFORM_START_SECONDS} s"
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 5)
+                    await asyncio.wait_for(asyncio.shield(errors), 2)
+                why = f"exited ({_exit_text(proc.returncode)})" if proc.returncode is not None else "closed its output"
+            said = " | ".join(line for line in tail if line.strip())
+            raise click.ClickException(f"The demo platform on 127.0.0.1:{port} did not start: it {why}"
+                                       + (f": {said}" if said else "."))
+        ready.set()
+        output = asyncio.ensure_future(relay(proc.stdout, sys.stdout))
+
+        async def exited():
+            code = await proc.wait()
+            raise click.ClickException(f"The demo platform (pid {proc.pid}) stopped unexpectedly "
+                                       f"({_exit_text(code)}); npo demo stops too.")
+
+        watch = asyncio.ensure_future(exited())
+        yield watch
+    finally:
+        if watch is not None:
+            watch.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        for task in (errors, output):
+            if task is not None:
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 2)  # the rest of what it said, then end of file
+
+
+@contextlib.asynccontextmanager
+async def _while_parent(pid: int):
+    """Yields a task that ends when `pid` is no longer this process's parent (npo demo was killed)."""
+    async def watch():
+        while os.getppid() == pid:
+            await asyncio.sleep(PARENT_CHECK_SECONDS)
+        with contextlib.suppress(OSError):  # its stderr may have gone with it
+            click.echo(f"npo demo platform: the parent process {pid} is gone; stopping.", err=True)
+
+    task = asyncio.ensure_future(watch())
+    try:
+        yield task
+    finally:
+        task.cancel()
+
+
+@cli.command("demo-platform")
+@click.option("--host", default="127.0.0.1", show_default=True, type=Host())
+@click.option("--port", default=8081, show_default=True, type=PORT)
+@click.option("--latency", default=0.0, show_default=True, type=Number(minimum=0, maximum=600), help=LATENCY_HELP)
+@click.option("--fault", "faults", multiple=True, metavar="ADDRESS=KIND", callback=_faults, help=FAULT_HELP)
+@click.option("--today", type=IsoDate(), help="The demo day (YYYY-MM-DD) demo records are dated from "
+                                              "[default: today].")
+@click.option("--parent-pid", type=Number(integer=True, minimum=1), hidden=True,
+              help="Stop when this process (npo demo) is no longer the parent.")
+@pass_ctx
+def demo_platform(ctx: Context, host, port, latency, faults, today, parent_pid):
+    """Serve the demo service platform and its producers alone, as `npo demo` runs them: a process apart,
+    so the demo measures npo and not the producers' work."""
+    from .demo.platform import make_platform
+
+    try:
+        platform = make_platform(ctx.reg.contracts, today, latency=latency, faults=faults)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if parent_pid is not None:
+        platform[_companions()] = [functools.partial(_while_parent, parent_pid)]
+    _run([(platform, host, port)], f"{PLATFORM_READY}http://{host}:{port}/vp")
 
 
 # -- environments ----------------------------------------------------------------------

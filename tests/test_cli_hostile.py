@@ -77,14 +77,14 @@ ACCEPTS = {
 }
 KIND = {  # (command, parameter) or parameter alone
     "text": ["provider_name", "system_name", "reason_text", "represented_by"],
-    "date": ["start", "end"],
+    "date": ["start", "end", "today"],
     "exclude": ["exclude"],
     "host": ["host"],
     "existing directory": [("contracts new", "into")],
     "seconds from 0": ["latency"],
     "new file": ["registry_path"],  # (--log-key and --log-checkpoints belong to the access log's own work)
     "strict": ["env_name", "provider_id", "provider", "unit", "units", "employee", "by", "user", "logical_address",
-               "contract_names", "endpoint", "patient_raw", "block_type", "reason", "days", "port", "platform_port",
+               "contract_names", "endpoint", "patient_raw", "block_type", "reason", "days", "port", "platform_port", "parent_pid",
                "faults", "block_id", "consent_id", "file", "bundle", "schema", "directory",
                ("env show", "name"), ("env set", "name"), ("env set", "key"), ("env set", "value"),
                ("contracts enable", "name"), ("contracts disable", "name"), ("contracts validate", "name"),
@@ -309,7 +309,7 @@ def test_no_command_gives_a_traceback_on_hostile_arguments(name, world):
 
 def test_the_walk_knows_every_parameter_of_npo_itself():
     """A parameter of npo's own commands without a kind would only be checked for tracebacks: say what it takes."""
-    own = {"init", "plugins", "serve", "demo"} | {n for n in COMMANDS if n.split()[0] in (
+    own = {"init", "plugins", "serve", "demo", "demo-platform"} | {n for n in COMMANDS if n.split()[0] in (
         "env", "contracts", "producers", "available", "schemas", "feedback", "blocks", "consents")}
     own |= {"log report", "log extract"}
     unknown = [f"{n}: {p.name}" for n in sorted(own & set(COMMANDS)) for p in value_params(COMMANDS[n])

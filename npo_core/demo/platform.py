@@ -2,7 +2,8 @@
 
 It routes every request on its LogicalAddress header to a demo producer, which answers
 with records the contract plugin invents for the demo patients (`Contract.demo_records`)
-and serialises with the plugin's own `render_response`.
+and serialises with the plugin's own `render_response`. `npo demo` serves it in a process of
+its own (`npo demo-platform`), so what the demo measures is npo, not the producers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import threading
+from collections import OrderedDict
 
 from aiohttp import web
 from lxml import etree
@@ -25,10 +28,69 @@ from . import PROVIDERS, demo_source, provider_of
 log = logging.getLogger("npo.demo")
 
 
+ANSWER_CACHE_BYTES = 512 * 1024 * 1024  # serialised answers kept, in all
+
+
+class AnswerCache:
+    """Serialised answers, bounded in bytes, the least recently used dropped first.
+
+    A remote producer answers a repeated request at the cost of I/O; so does the demo, instead of
+    generating and serialising a heavy patient's answer again. An answer larger than a quarter of the
+    bound is not kept (it would push out everything else). Thread-safe: answers are made in workers."""
+
+    def __init__(self, limit: int = ANSWER_CACHE_BYTES):
+        self.limit, self.largest = limit, limit // 4
+        self.size = 0
+        self._answers: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key, answer: bytes) -> None:
+        if len(answer) > self.largest:
+            return
+        with self._lock:
+            old = self._answers.pop(key, None)
+            self.size += len(answer) - (len(old) if old is not None else 0)
+            self._answers[key] = answer
+            while self.size > self.limit:
+                _, dropped = self._answers.popitem(last=False)
+                self.size -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+def _hashable(key) -> bool:
+    """A plugin's own Query subclass may hold a list: its answers are simply not cached."""
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
 class DemoProducers:
-    def __init__(self, contracts: dict[str, Contract], today: dt.date | None = None):
+    def __init__(self, contracts: dict[str, Contract], today: dt.date | None = None,
+                 cache_bytes: int = ANSWER_CACHE_BYTES):
         self.by_path = {c.service_path: c for c in contracts.values()}
         self.today = today
+        self.answers = AnswerCache(cache_bytes)
+
+    def _cached(self, key, make) -> bytes:
+        """The answer for `key`, made once (errors are raised, never kept)."""
+        if not _hashable(key):
+            return make()
+        answer = self.answers.get(key)
+        if answer is None:
+            answer = make()
+            self.answers.put(key, answer)
+        return answer
 
     @functools.lru_cache(maxsize=512)
     def records(self, contract_id: str, logical_address: str, patient_id: str):
@@ -46,17 +108,22 @@ class DemoProducers:
             raise ContractError(f"VP004 No receiver is registered for logical address {address}.",
                                 code="unknown_address")
         query = contract.parse_request(payload)
-        records = list(self.records(contract.id, address, query.patient.id))
-        response = contract.render_response(records, query)
-        return soap.envelope(response)
 
+        def make() -> bytes:
+            records = list(self.records(contract.id, address, query.patient.id))
+            return soap.envelope(contract.render_response(records, query))
+
+        return self._cached((contract.id, address, query), make)
 
     def find_content(self, body: bytes) -> bytes:
         """The demo engagement index: one engagement per source system and categorization with data."""
         payload, address = soap.unwrap(soap.parse_xml(body))
         if address != NATIONAL_EI:
             raise ContractError(f"VP004 No engagement index at logical address {address}.", code="unknown_address")
-        patient_id, domain, categorization = engagement.parse_find_content_request(payload)
+        request = engagement.parse_find_content_request(payload)
+        return self._cached((engagement.SERVICE_PATH, address, request), lambda: self._find_content(*request))
+
+    def _find_content(self, patient_id: str, domain: str, categorization: str | None) -> bytes:
         found = set()
         for contract in self.by_path.values():
             if engagement.domain_uri(contract) != domain:
