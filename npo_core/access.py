@@ -62,13 +62,14 @@ class SourceStatus:
     log_id: str | None = None
     covers: tuple[str, ...] = ()  # the contracts this status speaks for (an index failure covers several)
     owners: frozenset[str] = frozenset()  # care providers whose records it may carry (not sent)
+    unsupported: bool = False  # the platform refused this major as not supported here (VP004, VP007)
 
     @property
     def complete(self) -> bool:
         return self.status in COMPLETE
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("covers", "owners")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("covers", "owners", "unsupported")}
         out["complete"] = self.complete
         return out
 
@@ -488,25 +489,51 @@ class AccessService:
                 "Källan finns i engagemangsindex men är inte registrerad i npo och tillfrågades inte.",
                 care_provider_id=controller, covers=(contract_id,),
                 owners=frozenset([controller or "?"])), []))  # an unreadable controller: another provider's
-        jobs = [(contract, source) for contract in contracts for source in sources.get(contract.id, [])]
+        # One major per producer: the newest a source is registered (or indexed) for, an older one only where
+        # the newest is refused as not supported. Asking every major fetched the same records twice.
+        families: dict[tuple[str, str], list[tuple[Contract, SourceSystem]]] = {}
+        for contract in sorted(contracts, key=lambda c: c.major, reverse=True):
+            for source in sources.get(contract.id, []):
+                families.setdefault((contract.name, source.logical_address), []).append((contract, source))
+        jobs = list(families.values())
         read_budget = _Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen")
         source_budgets = {s.logical_address: _Budget(MAX_SOURCE_BYTES, MAX_SOURCE_RECORDS, "källan")
-                          for _, s in jobs}
-        tasks = [asyncio.ensure_future(self._fetch_one(env, names, c, s, patient, request_id,
-                                                       (source_budgets[s.logical_address], read_budget)))
-                 for c, s in jobs]
+                          for job in jobs for _, s in job}
+        tasks = [asyncio.ensure_future(self._fetch_newest(env, names, job, patient, request_id,
+                                                          (source_budgets[job[0][1].logical_address], read_budget)))
+                 for job in jobs]
         if not tasks:
             return results
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - (time.perf_counter() - started)))
         for t in pending:
             t.cancel()
-        for (contract, source), task in zip(jobs, tasks):
+        for job, task in zip(jobs, tasks):
             if task in done:
                 results.append(task.result())
             else:
+                contract, source = job[0]
                 results.append((_status(source, contract, "timeout", "Svaret kom inte inom den totala tidsgränsen.",
-                                        seconds=deadline), []))
+                                        seconds=deadline, covers=tuple(c.id for c, _ in job)), []))
         return results
+
+    async def _fetch_newest(self, env, names, job: list[tuple[Contract, SourceSystem]], patient: PatientId,
+                            request_id: str, shared: tuple["_Budget", ...]):
+        """One contract family at one source: its newest major, then older ones while each is refused as not
+        supported. The status speaks for every major of the family there, and says which one answered."""
+        refused = []
+        for contract, source in job:
+            status, records = await self._fetch_one(env, names, contract, source, patient, request_id, shared)
+            if not status.unsupported or (contract, source) == job[-1]:
+                break
+            refused.append(contract)
+        status.covers = tuple(c.id for c, _ in job)
+        if refused:
+            majors = ", ".join(str(c.major) for c in refused)
+            said = (f"Källan stöder inte {contract.name} version {majors}; informationen hämtades med version "
+                    f"{contract.major}." if not status.unsupported
+                    else f"Källan stöder ingen av versionerna {majors}, {contract.major} av {contract.name}.")
+            status.message = f"{said} {status.message}" if status.message else said
+        return status, records
 
     async def _fetch_one(self, env, names, contract: Contract, source: SourceSystem, patient: PatientId,
                          request_id: str, shared: tuple["_Budget", ...]):
@@ -561,6 +588,7 @@ class AccessService:
             if e.code == "cut":  # a byte cap: what came before it is kept, and the rest is said to be missing
                 status.status, status.message = "cut", e.message
             else:
+                status.unsupported = e.code == "unsupported"
                 status.status = {"timeout": "timeout", "schema_invalid": "invalid"}.get(e.code, "error")
                 status.message = e.message
                 records = []
@@ -603,9 +631,9 @@ class _Budget:
 
 
 def _status(source: SourceSystem, contract: Contract, status: str, message: str | None = None,
-            seconds: float | None = None) -> SourceStatus:
+            seconds: float | None = None, covers: tuple[str, ...] | None = None) -> SourceStatus:
     return SourceStatus(source.logical_address, source.name, source.care_provider_name, contract.id, status,
-                        message, seconds, care_provider_id=source.care_provider_id, covers=(contract.id,),
+                        message, seconds, care_provider_id=source.care_provider_id, covers=covers or (contract.id,),
                         owners=source.owners)
 
 

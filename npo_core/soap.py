@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ MAX_BODY_BYTES = 15 * 1024 * 1024  # the national service platform's cap
 SENDER_HEADER = "x-vp-sender-id"
 ORIGINAL_CONSUMER_HEADER = "x-rivta-original-serviceconsumer-hsaid"
 CORRELATION_HEADER = "x-skltp-correlation-id"
+# SKLTP VP's refusals of a service at a logical address: VP004 no route (no receiver for the address),
+# VP007 authorisation missing in TAK. A producer registered for two majors but routed for one answers so.
+UNSUPPORTED = re.compile(r"VP00[47]\b")
 
 _local = threading.local()
 
@@ -83,7 +87,9 @@ def unwrap(root: etree._Element) -> tuple[etree._Element, str | None]:
     payload = children[0]
     if payload.tag == f"{{{SOAP_ENV}}}Fault":
         reason = (payload.findtext("faultstring") or "okänt fel").strip()
-        raise ContractError(f"Producenten svarade med SOAP-fel: {reason}", code="soap_fault")
+        # The platform's own refusals of a contract version at an address (no route, not authorised in TAK)
+        raise ContractError(f"Producenten svarade med SOAP-fel: {reason}",
+                            code="unsupported" if UNSUPPORTED.match(reason) else "soap_fault")
     return payload, (la.text or "").strip() if la is not None else None
 
 
@@ -169,7 +175,7 @@ async def call(session: aiohttp.ClientSession, url: str, *, soap_action: str, lo
         try:  # a SOAP fault (HTTP 500) says more than the status does
             unwrap(parse_xml(bytes(data), limit=limit))
         except ContractError as e:
-            if e.code == "soap_fault":
+            if e.code in ("soap_fault", "unsupported"):
                 raise
         raise ContractError(f"Tjänsteplattformen svarade med HTTP {status}.", code="http_error")
     return bytes(data)

@@ -22,7 +22,7 @@ from npo_core.plugins import collect, make_plugin_manager
 from .conftest import DEMO_TODAY
 
 CONTRACTS = collect(make_plugin_manager()).contracts
-PRODUCERS = DemoProducers(CONTRACTS, DEMO_TODAY)
+PRODUCERS = DemoProducers(CONTRACTS, DEMO_TODAY, routed={})  # the whole corpus, every major everywhere
 FIONA, HARRY = "199701062383", "194602226559"
 
 

@@ -38,6 +38,10 @@ PROVIDERS = [
      ("SE5565745196-CSM1", "Cosmic")),
 ]
 
+# Majors a source system is routed for where not every one: Procapita's notes are still on
+# GetCareDocumentation 2.1, so the platform refuses 3 there (VP007) and npo falls back to 2.
+ROUTED_MAJORS = {("SE2120003005-PRC1", "GetCareDocumentation"): (2,)}
+
 CLINICIANS = [
     (Clinician("SE2321000016-1001", "Anna Lindqvist", "Läkare"), [
         Assignment("SE2321000016-1001-U1", "Läkare, Gubbängens vårdcentral", "SE2321000016-9RKT",

@@ -23,7 +23,7 @@ from ..contract import Contract
 from ..errors import ContractError, NpoError
 from .. import engagement
 from ..registry import NATIONAL_EI
-from . import PROVIDERS, demo_source, provider_of
+from . import PROVIDERS, ROUTED_MAJORS, demo_source, provider_of
 
 log = logging.getLogger("npo.demo")
 
@@ -77,9 +77,10 @@ def _hashable(key) -> bool:
 
 class DemoProducers:
     def __init__(self, contracts: dict[str, Contract], today: dt.date | None = None,
-                 cache_bytes: int = ANSWER_CACHE_BYTES):
+                 cache_bytes: int = ANSWER_CACHE_BYTES, routed: dict = ROUTED_MAJORS):
         self.by_path = {c.service_path: c for c in contracts.values()}
         self.today = today
+        self.routed = routed  # (address, contract name) -> the majors routed there, where not every one
         self.answers = AnswerCache(cache_bytes)
 
     def _cached(self, key, make) -> bytes:
@@ -107,6 +108,9 @@ class DemoProducers:
         if provider_of(address) is None:
             raise ContractError(f"VP004 No receiver is registered for logical address {address}.",
                                 code="unknown_address")
+        if contract.major not in self.routed.get((address, contract.name), (contract.major,)):
+            raise ContractError(f"VP007 Authorization missing for {contract.name} {contract.major} at {address}.",
+                                code="unsupported")
         query = contract.parse_request(payload)
 
         def make() -> bytes:
