@@ -379,8 +379,11 @@ class Http:
         await self.open(patient)
         await self.post("/api/consent", {"whole_unit": True, "days": 365}, expect=None)
 
-    async def records(self, query: str = ""):
-        """(server seconds, client seconds, JSON, body bytes) of one overview."""
+    async def records(self, query: str = "", *, fresh: bool = True):
+        """(server seconds, client seconds, JSON, body bytes) of one overview; `fresh`: fetched from the
+        producers, not read from the answers kept for this look at the patient."""
+        if fresh:
+            query = f"{query}{'&' if query else '?'}fresh=1"
         t0 = time.perf_counter()
         resp, body = await self.get("/api/records" + query, raw=True)
         wall = time.perf_counter() - t0

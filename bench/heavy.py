@@ -49,6 +49,7 @@ async def one_run(args, producers, server, contracts, schemas, runs: dict, idx: 
             st = await b.bench_get(url, "/-/bench/stats")
             ph = st["reads"][-1]
             b.assert_ok([ph])
+            await http.open(b.HEAVY)  # a new look at her: the page fetches, as the JSON overview did
             html_srv, _html_wall, html_bytes = await http.page()
             parse_s, valid_s, size = b.floor_seconds(answers, schemas)
             norm_s = b.normalise_seconds(answers)

@@ -91,7 +91,8 @@ class ReadResult:
     emergency: bool = False
     request_id: str = ""
     patient_name: str | None = None
-    fetched_at: dt.datetime | None = None
+    fetched_at: dt.datetime | None = None  # when the producers were asked
+    kept: bool = False  # the answers were those of an earlier page of this look at the patient
     complete: bool = True
     hidden_sources: dict | None = None  # {"count", "failed"}: other providers' sources, before a basis
     consent: dict | None = None
@@ -120,6 +121,7 @@ class ReadResult:
             "patient": self.patient.id, "patient_name": self.patient_name, "request_id": self.request_id,
             "emergency": self.emergency,
             "fetched_at": self.fetched_at.isoformat(timespec="seconds") if self.fetched_at else None,
+            "kept": self.kept,
             "complete": self.complete,
             "incomplete": [s.to_json() for s in self.incomplete],
             "sets": {slug: {"complete": not failing, "incomplete": [s.logical_address for s in failing]}
@@ -175,6 +177,7 @@ class AccessService:
             raise Forbidden("Medarbetaruppdraget byttes medan patienten öppnades. Sök patienten igen.",
                             code="assignment_changed")
         existing = session.patients.get(patient.id)
+        self.core.kept.drop(session.id, patient.id)  # a search is a new look: its first page asks the producers
         return session.open_patient(existing or PatientContext(patient, name=await self.core.patient_name(patient)))
 
     def context(self, session: Session, raw_patient_id) -> PatientContext:
@@ -307,14 +310,27 @@ class AccessService:
         return [b.id for b in blocks]
 
     # -- reading -----------------------------------------------------------------
-    async def read(self, session: Session, patient_id: str, categorizations: set[str] | None = None) -> ReadResult:
+    async def read(self, session: Session, patient_id: str, categorizations: set[str] | None = None, *,
+                   fresh: bool = False) -> ReadResult:
+        """Decided and logged now, on the answers of this look at the patient: kept from an earlier page of
+        the same session and patient when there are any (`fresh`: ask the producers again)."""
         actor, ctx = self._actor(session), self.context(session, patient_id)
         patient = ctx.patient
         request_id = str(uuid.uuid4())
         self._snapshot(actor, patient)  # first: if the guards cannot be read, nothing is fetched or shown
 
         contracts, not_enabled = self.core.contracts_in_use(categorizations)
-        fetched = await self._fan_out(patient, contracts, request_id)
+        ids = frozenset(c.id for c in contracts)
+        env = self.core.env  # read once per request: the registry is not asked again per producer
+        producers = self.core.registry.sources_by_contract(env.name)
+        # Kept answers serve only while the environment and its producers are what they were fetched under:
+        # an operator's change (a producer removed, another index) applies at the next page, as it did.
+        setup = (env, tuple(sorted((cid, tuple(sources)) for cid, sources in producers.items())))
+        got, kept = await self.core.kept.fetch(
+            session.id, ctx, ids, setup, env.keep_answers,
+            lambda: self._fan_out(env, producers, patient, contracts, request_id), fresh=fresh)
+        # Each page gets its own copies of the statuses (it sets their counts); the records are shared, immutable.
+        fetched = [(replace(s), recs) for s, recs in got.results if set(s.covers) & ids]
         records = [r for _, recs in fetched for r in recs]
         owners = {id(r): s.owners for s, recs in fetched for r in recs}
         for _ in range(DECIDE_ATTEMPTS):
@@ -335,10 +351,17 @@ class AccessService:
         else:
             raise GuardUnavailable("Samtycken eller spärrar för patienten ändras just nu. Försök igen om en stund.",
                                    code="guards_changing")
-        for (address, contract), n in forged.items():  # driftsstatus: a source writing owners it cannot carry
-            self.core.monitor.owner_mismatch(address, contract, n)
-        return self._result(actor, ctx, request_id, fetched, shown, withheld, blocked_where, consent, guards,
-                            not_enabled, moment)
+        if not kept:
+            for (address, contract), n in forged.items():  # driftsstatus: a source writing owners it cannot carry
+                self.core.monitor.owner_mismatch(address, contract, n)
+        result = self._result(actor, ctx, request_id, fetched, shown, withheld, blocked_where, consent, guards,
+                              not_enabled, moment)
+        result.fetched_at, result.kept = got.fetched_at.astimezone(SWEDEN), kept
+        return result
+
+    def forget(self, session: Session, patient_id: str) -> None:
+        """Fetch again: the next page of this patient asks the producers, not the answers kept so far."""
+        self.core.kept.drop(session.id, self.context(session, patient_id).patient.id)
 
     def _snapshot(self, actor: Actor, patient: PatientId) -> GuardSnapshot:
         return self.core.guards.snapshot(patient.id, actor.assignment.care_provider_id)
@@ -356,8 +379,7 @@ class AccessService:
         return ReadResult(
             patient=ctx.patient, records=[r for r, _ in shown], withheld=dict(withheld), sources=visible,
             not_enabled=not_enabled,
-            blocked_where=[{"care_provider_id": p, "care_provider_name": pn, "care_unit_id": u, "care_unit_name": un,
-                            "count": n} for (p, pn, u, un), n in sorted(blocked_where.items(), key=str)]
+            blocked_where=[dict(zip(BLOCKED_WHERE, k), count=n) for k, n in sorted(blocked_where.items(), key=str)]
             if ctx.reveal_blocked else [],
             emergency=any(d.emergency for _, d in shown), request_id=request_id, patient_name=ctx.name,
             fetched_at=moment, complete=all(s.complete for s, _ in fetched),
@@ -466,15 +488,14 @@ class AccessService:
             entries.append(self._entry(actor, patient, request_id, "read", detail={"withheld": dict(withheld)}))
         return entries
 
-    async def _fan_out(self, patient: PatientId, contracts: list[Contract], request_id: str):
-        env = self.core.env  # read once per request: the registry is not asked again per producer
+    async def _fan_out(self, env, producers: dict, patient: PatientId, contracts: list[Contract], request_id: str):
         names = self.core.names()
         deadline = env.total_deadline
         started = time.perf_counter()
         results = []
         try:
             sources, failures, unknown = await asyncio.wait_for(
-                self.core.index.lookup(env, patient, contracts, request_id), timeout=deadline)
+                self.core.index.lookup(env, producers, patient, contracts, request_id), timeout=deadline)
         except asyncio.TimeoutError:
             sources, unknown = {}, []
             failures = [(d, "Engagemangsindex svarade inte i tid.") for d in sorted({c.service_domain for c in contracts})]

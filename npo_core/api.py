@@ -132,7 +132,8 @@ def endpoints(core) -> list[Endpoint]:
             if view is None:
                 raise NotFound(f"Okänd informationsmängd: {wanted}")
             categorizations = set(view.categorizations)
-        result = await core.access.read(session, request.query.get("patient_id"), categorizations)
+        fresh = request.query.get("fresh") == "1"  # ask the producers again, not the answers kept for this look
+        result = await core.access.read(session, request.query.get("patient_id"), categorizations, fresh=fresh)
         # Tens of MB for a heavy patient: serialised in the worker, with orjson.
         body = await core.off_loop(lambda: orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS))
         return web.Response(body=body, content_type="application/json", charset="utf-8")
@@ -186,7 +187,7 @@ def endpoints(core) -> list[Endpoint]:
                  ("patient_id", "care_provider_id", "basis")),
         Endpoint("GET", "/api/records", records,
                  "Records shown, withheld counts with reasons, completeness per set, per-source status",
-                 query=PATIENT + (("set", False),)),
+                 query=PATIENT + (("set", False), ("fresh", False))),
         Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here", query=PATIENT),
         Endpoint("GET", "/api/status", status, "Operational status per source system and contract"),
         Endpoint("POST", "/api/logout", logout, "End the session"),

@@ -23,6 +23,7 @@ from .decoding import decode_payload
 from .engagement import EngagementIndex
 from .errors import ContractError, NpoError, StartupError
 from .identity import normalise_hsa_id
+from .kept import KeptAnswers
 from .plugins import collect, make_plugin_manager
 from .registry import Registry, SourceSystem
 from .schemas import SchemaSet, default_bundle
@@ -92,7 +93,8 @@ class Core:
         from .guards import GuardStore  # the guards share registry.db
 
         self.guards = GuardStore(registry.path)
-        self.sessions = SessionStore(idle=session_idle, absolute=session_absolute)
+        self.kept = KeptAnswers()  # producers' answers per session and open patient, in memory only
+        self.sessions = SessionStore(idle=session_idle, absolute=session_absolute, on_close=self.kept.drop)
         self.access = AccessService(self)
         self.index = EngagementIndex(self)
         self.monitor = Monitor()

@@ -86,12 +86,13 @@ class EngagementIndex:
     def __init__(self, core):
         self.core = core
 
-    async def lookup(self, env, patient: PatientId, contracts, request_id: str) -> tuple[dict, list, list]:
+    async def lookup(self, env, producers: dict, patient: PatientId, contracts,
+                     request_id: str) -> tuple[dict, list, list]:
         """({contract id: [SourceSystem]}, [(service domain, error message)], [(contract id, Engagement)]).
 
-        The third list holds what the index lists but the registry does not know for the contract: those
-        producers are not called, and the read says so instead of leaving their records silently out."""
-        producers = self.core.registry.sources_by_contract(env.name)
+        `producers`: the registry's source systems by contract (`Registry.sources_by_contract`). The third
+        list holds what the index lists but the registry does not know for the contract: those producers
+        are not called, and the read says so instead of leaving their records silently out."""
         registered = {c.id: {s.logical_address: s for s in producers.get(c.id, [])} for c in contracts}
         if not env.engagement_index:  # the registry's own index: every registered producer of the contract
             return {cid: list(sources.values()) for cid, sources in registered.items()}, [], []

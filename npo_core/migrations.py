@@ -203,3 +203,9 @@ def m006_log_seal(db: Database):
     )
     last = db.execute("select coalesce(max(seq), 0) from access_log").fetchone()[0]
     db["settings"].upsert({"key": "log_legacy_until", "value": str(last)}, pk="key")
+
+
+@migrations()
+def m007_keep_answers(db: Database):
+    """How long (seconds) the producers' answers are kept in memory for one look at a patient; 0 keeps none."""
+    db["environments"].add_column("keep_answers", float, not_null_default=300.0)

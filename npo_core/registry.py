@@ -166,6 +166,8 @@ def parse_environment_value(key: str, text: str):
                          "A plugin's own setting is PLUGIN.KEY.")
     if key in TIMEOUT_FIELDS:
         return parse_seconds(text, key)
+    if key == "keep_answers":
+        return 0.0 if isinstance(text, str) and text.strip() == "0" else parse_seconds(text, key)
     if key == "validate_responses":
         return parse_boolean(text, key)
     if key == "auth_methods":
@@ -181,6 +183,11 @@ def check_environment_values(values: dict) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not 0 < value <= MAX_SECONDS:
                 raise BadRequest(f"{key} is a number of seconds, more than 0 and at most {MAX_SECONDS:g}, "
+                                 f"not {value!r}.")
+        elif key == "keep_answers":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not 0 <= value <= MAX_SECONDS:
+                raise BadRequest(f"keep_answers is a number of seconds, 0 (keep nothing) to {MAX_SECONDS:g}, "
                                  f"not {value!r}.")
         elif key == "validate_responses":
             if value not in (0, 1):  # True and False too
@@ -272,6 +279,7 @@ class Environment:
     validate_responses: bool = False
     auth_methods: tuple[str, ...] = field(default_factory=tuple)
     engagement_index: str | None = None  # logical address of FindContent; None: the registry's own index
+    keep_answers: float = 300.0  # seconds a look at a patient reads the answers it fetched (0: every page asks)
 
     @classmethod
     def from_row(cls, row: dict) -> "Environment":
@@ -309,7 +317,7 @@ class Registry:
     EDITABLE_ENV_FIELDS = (
         "description", "npo_hsa_id", "base_url", "client_cert", "client_key", "ca_bundle",
         "connect_timeout", "read_timeout", "total_deadline", "validate_responses", "auth_methods",
-        "engagement_index",
+        "engagement_index", "keep_answers",
     )
 
     def __init__(self, path: str | os.PathLike | None = None):

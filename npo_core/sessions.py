@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .errors import Forbidden, Unauthenticated
 from .identity import PatientId
@@ -62,6 +63,12 @@ class Session:
     assignment: Assignment | None = None
     # The patients open in this session, oldest first: each tab names its patient, none borrows another's.
     patients: dict[str, PatientContext] = field(default_factory=dict)
+    # Told (session id, patient id) when a patient is closed, so what was kept for it goes with it.
+    on_close: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
+
+    def _closed(self, patient_id: str) -> None:
+        if self.on_close is not None:
+            self.on_close(self.id, patient_id)
 
     def choose_assignment(self, assignment_id: str) -> Assignment:
         for a in self.assignments:
@@ -69,16 +76,21 @@ class Session:
                 if a.purpose != CARE_PURPOSE:
                     raise Forbidden("Uppdraget har inte syftet Vård och behandling.", code="wrong_purpose")
                 self.assignment = a
-                self.patients.clear()  # a new assignment closes every open patient
+                for patient_id in list(self.patients):  # a new assignment closes every open patient
+                    del self.patients[patient_id]
+                    self._closed(patient_id)
                 return a
         raise Forbidden("Ej behörig: uppdraget finns inte för dig.", code="no_assignment")
 
     def open_patient(self, context: PatientContext) -> PatientContext:
         """Open (or reopen) a patient; the oldest is closed beyond MAX_OPEN_PATIENTS."""
-        self.patients.pop(context.patient.id, None)
+        if self.patients.pop(context.patient.id, context) is not context:
+            self._closed(context.patient.id)  # opened anew: a new look at the patient
         self.patients[context.patient.id] = context
         while len(self.patients) > MAX_OPEN_PATIENTS:
-            self.patients.pop(next(iter(self.patients)))
+            oldest = next(iter(self.patients))
+            del self.patients[oldest]
+            self._closed(oldest)
         return context
 
     @property
@@ -90,16 +102,19 @@ class SessionStore:
     """Server-side sessions in memory: the cookie carries only a random id.
 
     Sessions end after `idle` seconds without a request and after `absolute` seconds in all.
+    `on_close(session id, patient id or None)` is told of every patient closed and every session ended.
     """
 
-    def __init__(self, *, idle: float = 30 * 60, absolute: float = 10 * 3600, clock=time.monotonic):
-        self.idle, self.absolute, self.clock = idle, absolute, clock
+    def __init__(self, *, idle: float = 30 * 60, absolute: float = 10 * 3600, clock=time.monotonic,
+                 on_close: Callable[[str, str | None], None] | None = None):
+        self.idle, self.absolute, self.clock, self.on_close = idle, absolute, clock, on_close
         self._sessions: dict[str, Session] = {}
 
     def create(self, clinician: Clinician, assignments, auth_method: str) -> Session:
         """Always a fresh id at login, so a planted session id is worthless."""
         now = self.clock()
-        session = Session(secrets.token_urlsafe(32), clinician, tuple(assignments), auth_method, now, now)
+        session = Session(secrets.token_urlsafe(32), clinician, tuple(assignments), auth_method, now, now,
+                          on_close=self.on_close)
         usable = session.usable_assignments
         if len(usable) == 1:
             session.assignment = usable[0]
@@ -113,15 +128,16 @@ class SessionStore:
         if session is None:
             raise Unauthenticated("Du är inte inloggad.")
         if now - session.last_seen > self.idle or now - session.created > self.absolute:
-            self._sessions.pop(session.id, None)
+            self.end(session.id)
             raise Unauthenticated("Sessionen har gått ut. Logga in igen.", code="session_expired")
         session.last_seen = now
         return session
 
     def end(self, session_id: str | None) -> None:
-        self._sessions.pop(session_id or "", None)
+        if self._sessions.pop(session_id or "", None) is not None and self.on_close is not None:
+            self.on_close(session_id, None)
 
     def _expire(self, now: float) -> None:
         for sid in [s.id for s in self._sessions.values()
                     if now - s.last_seen > self.idle or now - s.created > self.absolute]:
-            del self._sessions[sid]
+            self.end(sid)

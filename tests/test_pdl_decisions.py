@@ -898,7 +898,7 @@ async def test_fail_closed(world, breakage: Breakage):
         conn.commit()
     calls_before = world.state["calls"]
 
-    resp = await world.client.get(named("/api/records", clinician.patient))
+    resp = await world.client.get(named("/api/records?fresh=1", clinician.patient))  # asking the producers again
     text = await resp.text()
 
     assert resp.status == 503, text

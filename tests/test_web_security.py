@@ -50,6 +50,7 @@ def snapshot(client, sid: str | None) -> dict:
         "session": None if session is None else {
             "assignment": session.assignment.id if session.assignment else None,
             "patients": {pid: (ctx.relation_attested, ctx.reveal_blocked) for pid, ctx in session.patients.items()},
+            "kept": core.kept.records_of(session.id),  # the producers' answers kept for its open patients
         },
     }
 
@@ -103,6 +104,7 @@ STATE_CHANGES = {
     ("/consent/end", "form"): {"patient_id": HARRY, "consent_id": "{consent}", "how": "cancel"},
     ("/blocked/reveal", "form"): {"patient_id": HARRY, "basis": "PatientsConsent"},
     ("/blocked/open", "form"): {"patient_id": HARRY, "care_provider_id": VGR, "basis": "PatientsConsent"},
+    ("/hamta-igen", "form"): {"patient_id": HARRY},
     ("/synpunkter", "form"): {"did": "Öppnade översikten", "expected": "Alla diagnoser", "happened": "En saknades"},
     ("/logout", "form"): {},
 }
@@ -126,6 +128,7 @@ async def harry_in_context(demo):
     await anna.post("/api/relation")
     consent = (await anna.post("/api/consent", {"whole_unit": True, "days": 1}, expect=201))["consent_id"]
     await anna.post("/api/blocked/reveal", {"basis": "PatientsConsent"})
+    await anna.records()  # answers kept for Harry, which "Hämta igen" lets go
     return anna, consent
 
 

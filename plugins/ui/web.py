@@ -1,7 +1,8 @@
 """The clinician web view: server-rendered pages in Swedish; script only for convenience.
 
 Every page gets its data from `core.access`, the core's single access path: each view is
-a fresh, logged read. The page is the patient: every page with patient data has the patient
+decided and logged anew, on the answers fetched for this look at the patient (kept for a few
+minutes; "Hämta igen" asks the producers again). The page is the patient: every page with patient data has the patient
 in its URL, and every form carries the patient it was shown for, so two tabs with two patients
 in one session never act on each other's patient. Producer text is escaped by the templates.
 """
@@ -369,6 +370,11 @@ def register_routes(core):
                                        str(form.get("reason") or "") or None, days=days)
         raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
+    async def fetch_again(request):
+        session, form, ctx = await form_and_patient(request)
+        core.access.forget(session, ctx.patient.id)
+        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
+
     async def status(request):
         core.session_of(request)
         return page("status.html", request, sources=core.monitor.summary(),
@@ -417,6 +423,7 @@ def register_routes(core):
         web.post("/relation", ui(relation)),
         web.post("/blocked/reveal", ui(reveal_blocked)),
         web.post("/blocked/open", ui(open_blocked)),
+        web.post("/hamta-igen", ui(fetch_again)),
         web.get("/status", ui(status)),
         web.get("/synpunkter", ui(feedback_form)),
         web.post("/synpunkter", ui(feedback)),
