@@ -37,6 +37,7 @@ MAX_READ_BYTES = 128 * 1024 * 1024
 MAX_READ_RECORDS = 100_000
 DECIDE_ATTEMPTS = 3  # guards changing under a read: decide again, then give up (fail closed)
 COMPLETE = ("ok", "info")
+BLOCKED_WHERE = ("care_provider_id", "care_provider_name", "care_unit_id", "care_unit_name")  # where blocks hide
 
 
 class PatientNotOpen(NpoError):
@@ -103,6 +104,27 @@ class ReadResult:
     @property
     def incomplete(self) -> list[SourceStatus]:
         return [s for s in self.sources if not s.complete]
+
+    @classmethod
+    def merged(cls, parts: list["ReadResult"]) -> "ReadResult":
+        """What reads of one patient's information sets, each decided and logged on its own (an overview
+        streamed set by set), say together."""
+        first = parts[0]
+        withheld: Counter[str] = Counter()
+        where: Counter[tuple] = Counter()
+        hidden: Counter[str] = Counter()
+        for p in parts:
+            withheld.update(p.withheld)
+            where.update({tuple(b[k] for k in BLOCKED_WHERE): b["count"] for b in p.blocked_where})
+            hidden.update(p.hidden_sources or {})
+        return replace(
+            first, records=[r for p in parts for r in p.records], withheld=dict(withheld),
+            sources=[s for p in parts for s in p.sources],
+            not_enabled=sorted({t for p in parts for t in p.not_enabled}),
+            blocked_where=[dict(zip(BLOCKED_WHERE, k), count=n) for k, n in sorted(where.items(), key=str)],
+            emergency=any(p.emergency for p in parts), fetched_at=min(p.fetched_at for p in parts),
+            kept=all(p.kept for p in parts), complete=all(p.complete for p in parts),
+            hidden_sources=dict(hidden) or None, opened_ids=set().union(*(p.opened_ids for p in parts)))
 
     def set_status(self, view) -> SetStatus:
         failing = self._failing(view.slug)
@@ -382,7 +404,7 @@ class AccessService:
             blocked_where=[dict(zip(BLOCKED_WHERE, k), count=n) for k, n in sorted(blocked_where.items(), key=str)]
             if ctx.reveal_blocked else [],
             emergency=any(d.emergency for _, d in shown), request_id=request_id, patient_name=ctx.name,
-            fetched_at=moment, complete=all(s.complete for s, _ in fetched),
+            complete=all(s.complete for s, _ in fetched),
             hidden_sources={"count": len(hidden), "failed": sum(1 for s in hidden if not s.complete)}
             if hidden else None,
             consent=self._consent_json(actor, consent),

@@ -7,7 +7,11 @@ import concurrent.futures
 import datetime as dt
 import functools
 import inspect
+import itertools
 import logging
+import math
+import queue
+import threading
 import time
 from collections import defaultdict, deque
 from pathlib import Path
@@ -40,6 +44,50 @@ async def await_me_maybe(value):
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+class RankedWorker(concurrent.futures.Executor):
+    """One worker thread that runs the lowest-ranked job first (FIFO among equals); the standard
+    ThreadPoolExecutor only knows arrival order."""
+
+    def __init__(self, name: str = "npo-worker"):
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
+        return self.submit_ranked((0,), functools.partial(fn, *args, **kwargs))
+
+    def submit_ranked(self, rank: tuple, call) -> concurrent.futures.Future:
+        if self._stopped:
+            raise RuntimeError("the core's worker has been shut down")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._jobs.put((rank, next(self._order), future, call))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, future, call = self._jobs.get()
+            if future is None:
+                return
+            if future.set_running_or_notify_cancel():  # a read that gave up on it cancelled it: skipped
+                try:
+                    future.set_result(call())
+                except BaseException as e:
+                    future.set_exception(e)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stopped = True
+        if cancel_futures:
+            while not self._jobs.empty():
+                _, _, future, _ = self._jobs.get_nowait()
+                if future is not None:
+                    future.cancel()
+        self._jobs.put(((math.inf,), next(self._order), None, None))
+        if wait:
+            self._thread.join()
 
 
 class Monitor:
@@ -105,15 +153,27 @@ class Core:
         self.auth_methods = self._enabled_auth_methods()
 
     @staticmethod
-    def make_worker() -> concurrent.futures.ThreadPoolExecutor:
+    def make_worker() -> "RankedWorker":
         """One thread for work that grows with a patient's answers (parse, validate, normalise, decide,
         serialise), so the event loop stays responsive. One, because that work holds the GIL: more
         threads time-slice it, finish every answer late, and make the loop wait longer for the GIL."""
-        return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="npo-worker")
+        return RankedWorker()
 
-    async def off_loop(self, fn, *args, **kwargs):
-        """Run CPU-bound work in the core's worker thread, in arrival order."""
-        return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
+    async def off_loop(self, fn, *args, rank: tuple = (0,), **kwargs):
+        """Run CPU-bound work in the core's worker thread: the lowest rank first, in arrival order among
+        equals. A page waiting for its decisions or its HTML goes before answers still to be decoded."""
+        call = functools.partial(fn, *args, **kwargs)
+        if isinstance(self.worker, RankedWorker):
+            return await asyncio.wrap_future(self.worker.submit_ranked(rank, call))
+        return await asyncio.get_running_loop().run_in_executor(self.worker, call)
+
+    @functools.cached_property
+    def page_rank(self) -> dict[str, int]:
+        """Each contract's place on the overview (its first information set), so answers are decoded in the
+        order the clinician reads them: the alerts first, the sets below the first screen last."""
+        views = sorted(self.reg.views.values(), key=lambda v: (v.order, v.title))
+        return {c.id: next((n for n, v in enumerate(views) if set(v.categorizations) & set(c.categorizations)),
+                           len(views)) for c in self.contracts.values()}
 
     @property
     def env(self):
@@ -206,7 +266,7 @@ class Core:
             answer.records = [_named(r, source, names) for r in answer.records]
             return answer
 
-        return await self.off_loop(work, data)
+        return await self.off_loop(work, data, rank=(1, self.page_rank.get(contract.id, 0), len(data)))
 
     def names(self):
         """The directory's care provider and care unit names, for headers that carry only HSA-ids."""
@@ -236,8 +296,12 @@ class Core:
     async def render_in_worker(self, template: str, *, request: web.Request | None = None, status: int = 200,
                                **context):
         """The same for a page built from an overview: a heavy patient's page takes the loop too long."""
-        body = await self.off_loop(self._template_renderer(template, request, context))
+        body = await self.render_text(template, request=request, **context)
         return web.Response(text=body, status=status, content_type="text/html")
+
+    async def render_text(self, template: str, *, request: web.Request | None = None, **context) -> str:
+        """A template (or a part of a page streamed in parts) rendered in the worker."""
+        return await self.off_loop(self._template_renderer(template, request, context))
 
     def _template_renderer(self, template: str, request: web.Request | None, context: dict):
         """The session is looked up here, on the loop; what is returned only renders."""

@@ -58,19 +58,9 @@ async def errors(request: web.Request, handler):
         return error_page(500, "Internt fel", "Något gick fel i npo. Felet är loggat.")
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler):
-    """Outermost: error pages, refusals and redirects carry the same headers as every other answer."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as e:  # redirects and aiohttp's own 404/405/413 are raised, not returned
-        _secure(request, e)
-        raise
-    _secure(request, response)
-    return response
-
-
-def _secure(request: web.Request, response: web.StreamResponse) -> None:
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Set as every answer's headers are sent (aiohttp's on_response_prepare): error pages, refusals,
+    redirects and pages streamed in chunks carry the same headers as every other answer."""
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -166,8 +156,8 @@ async def body_json(request: web.Request) -> dict:
 
 
 def make_app(core: Core) -> web.Application:
-    app = web.Application(middlewares=[security_headers, head_deadline, errors, csrf],
-                          client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[head_deadline, errors, csrf], client_max_size=MAX_REQUEST_BYTES)
+    app.on_response_prepare.append(security_headers)
     app[CORE_KEY] = core
     app[HEAD_DEADLINES] = HeadDeadlines(HEAD_SECONDS)
 

@@ -130,6 +130,7 @@ def log_in(page, clinician="Anna Lindqvist", assignment="Läkare, Gubbängens v�
 def open_patient(page, pid):
     page.get_by_label("Personnummer eller samordningsnummer").fill(pid)
     page.get_by_role("button", name="Sök").click()
+    page.wait_for_load_state("load")  # the overview streams in parts: all of it, before the test looks
 
 
 def consent(page):

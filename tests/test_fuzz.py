@@ -300,8 +300,9 @@ def mutated(contract_id: str, base: int, ops) -> tuple[str, bytes]:
 
 def stub_core():
     """Just what `_fetch_one` and `Core.decode` use: the decode path is the real one."""
-    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None), worker=WORKER)
-    core.off_loop = lambda fn, *args: Core.off_loop(core, fn, *args)
+    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None), worker=WORKER,
+                                 page_rank={})
+    core.off_loop = lambda fn, *args, **kwargs: Core.off_loop(core, fn, *args, **kwargs)
     core.decode = lambda env, names, contract, data, source: Core.decode(core, env, names, contract, data, source)
     return core
 

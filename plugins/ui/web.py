@@ -9,17 +9,19 @@ in one session never act on each other's patient. Producer text is escaped by th
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import functools
 import re
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
 
 from npo_core import BadRequest, NotFound, hookimpl
-from npo_core.access import PatientNotOpen
+from npo_core.access import PatientNotOpen, ReadResult
 from npo_core.contract import SWEDEN
 from npo_core.errors import NpoError, Unauthenticated
 from npo_core.identity import parse_patient_id
@@ -40,6 +42,8 @@ ERROR_TITLES = {400: "Felaktig uppgift", 403: "Åtkomst nekas", 404: "Hittades i
 PERSONAL_NUMBER = re.compile(r"\b(19|20)?\d{6}[-+ ]?\d{4}\b")
 ASCII_NUMBER = re.compile(r"[0-9]{1,4}")  # str.isdigit() and int() also take '²', '٣' and other digits
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+NO_DATE, ALL_YEARS = "utan", "alla"  # the timeline's "year" of events without a date, and of every year
+STREAM = "<!--npo:the overview's parts-->"  # where the frame of the streamed overview opens for its parts
 SAFE_PATH = re.compile(r"/patient/([0-9]{12})(?:/[!-~]*)?")  # printable ASCII: a raw, percent-encoded path
 
 
@@ -100,8 +104,11 @@ def _date(value: str | None) -> dt.date | None:
         raise BadRequest(f"Ogiltigt datum: {value}") from None
 
 
-def _filtered(request, records):
-    """Filter by period, care unit, care provider and type; sort; one page. Returns (rows, state)."""
+def _filtered(request, records, *, by_year: bool = False):
+    """Filter by period, care unit, care provider and type; sort; one page. Returns (rows, state).
+
+    `by_year` (the timeline): one year at a time, the latest with events unless another is asked for
+    (`ar=YYYY`, `ar=utan` for events without a date, `ar=alla`), with each year's count to jump by."""
     q = request.query
     start, end = _date(q.get("from")), _date(q.get("to"))
     unit, provider, kind = q.get("unit") or None, q.get("provider") or None, q.get("type") or None
@@ -109,6 +116,15 @@ def _filtered(request, records):
             if (not start or (r.time and r.time.date() >= start)) and (not end or (r.time and r.time.date() <= end))
             and (not unit or r.care_unit_id == unit) and (not provider or r.care_provider_id == provider)
             and (not kind or r.information_type == kind)]
+    years: list[tuple[str, int]] = []
+    year = None
+    if by_year:
+        counts = Counter(str(r.time.astimezone(SWEDEN).year) if r.time else NO_DATE for r in rows)
+        years = sorted(counts.items(), key=lambda kv: (kv[0] != NO_DATE, kv[0]), reverse=True)
+        asked = q.get("ar", "")
+        year = asked if asked in counts or asked == ALL_YEARS else (years[0][0] if years else ALL_YEARS)
+        if year != ALL_YEARS:
+            rows = [r for r in rows if (str(r.time.astimezone(SWEDEN).year) if r.time else NO_DATE) == year]
     order = q.get("sort", "time_desc")
     if order == "time_asc":
         rows.sort(key=lambda r: (r.time is None, r.time or dt.datetime.min.replace(tzinfo=SWEDEN)))
@@ -128,6 +144,7 @@ def _filtered(request, records):
         "providers": sorted({(r.care_provider_id, r.care_provider_name or r.care_provider_id) for r in records
                              if r.care_provider_id}, key=lambda p: p[1]),
         "types": sorted({r.information_type for r in records}),
+        "years": years, "year": year,
     }
     return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], state
 
@@ -165,14 +182,6 @@ def _patient_context(core, request, ctx, result) -> dict:
             "failed_count": len(incomplete) + ((result.hidden_sources or {}).get("failed") or 0),
             "source_count": len(result.sources) + ((result.hidden_sources or {}).get("count") or 0),
             "read_complete": not incomplete}
-
-
-def _by_set_and_alerts(views, records):
-    """The overview's records per information set, and the current alerts that go first."""
-    by_set = {v.slug: [r for r in records if r.information_type in v.categorizations] for v in views}
-    alerts = [r for r in records if any(v.prominent and r.information_type in v.categorizations and v.prominent(r)
-                                        for v in views)]
-    return by_set, alerts
 
 
 def _next(form, patient_id: str) -> str:
@@ -262,12 +271,50 @@ def register_routes(core):
         raise web.HTTPSeeOther("/")  # the start page lists the open patients
 
     async def overview(request):
-        ctx, result = await read(request)
+        """Streamed set by set: each information set is read (decided and logged) on its own, all at once,
+        and sent in page order as soon as it is ready, so a heavy patient's first screen comes first. A
+        browser without script shows each part as it arrives; nothing is sent before its log entry."""
+        session, ctx = patient_of(request)
         views = _views(core)
-        by_set, alerts = await core.off_loop(_by_set_and_alerts, views, result.records)
-        prominent = [v for v in views if v.prominent]
-        return await overview_page("patient.html", request, by_set=by_set, alerts=alerts, prominent=prominent,
-                                   **_patient_context(core, request, ctx, result))
+        reads = [asyncio.ensure_future(core.access.read(session, ctx.patient.id, set(v.categorizations)))
+                 for v in views]
+        response = None
+        try:
+            first = await reads[0]  # a refusal or an unreadable guard here is the normal error page
+            prominent = [v for v in views if v.prominent]
+            frame = await core.render_text("patient.html", request=request, stream=STREAM, **_page_context(core),
+                                           **_patient_context(core, request, ctx, first))
+            top, bottom = frame.split(STREAM)
+            response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
+            await response.prepare(request)
+            await response.write(top.encode())
+            parts, failed = [], []
+            for n, (view, task) in enumerate(zip(views, reads)):
+                try:
+                    part = await task
+                except NpoError as e:  # this set only: said in its place, and nothing of it shown
+                    part, message = None, e.message
+                    failed.append(view.title)
+                else:
+                    parts.append(part)
+                    message = None
+                rows = [r for r in part.records if r.information_type in view.categorizations] if part else []
+                alerts = [r for r in rows if view.prominent and view.prominent(r)] if n == 0 else []
+                await response.write((await core.render_text(
+                    "_overview_set.html", request=request, v=view, rows=rows, alerts=alerts, first=n == 0,
+                    failed=message, prominent=prominent, **_page_context(core),
+                    **_patient_context(core, request, ctx, part or first))).encode())
+            whole = ReadResult.merged(parts)
+            await response.write((await core.render_text(
+                "_overview_end.html", request=request, failed_sets=failed, **_page_context(core),
+                **_patient_context(core, request, ctx, whole))).encode() + bottom.encode())
+            await response.write_eof()
+            return response
+        except ConnectionError:  # the clinician went elsewhere: what was sent was logged, the rest not read
+            return response
+        finally:
+            for task in reads:
+                task.cancel()
 
     async def information_set(request):
         view = view_of_request(request)
@@ -289,18 +336,19 @@ def register_routes(core):
 
     async def timeline(request):
         ctx, result = await read(request)
-        rows, state = await core.off_loop(_filtered, request, result.records)
+        rows, state = await core.off_loop(_filtered, request, result.records, by_year=True)
         return await overview_page("timeline.html", request, rows=rows, state=state,
                                    **_patient_context(core, request, ctx, result))
 
     async def month_calendar(request):
         session, ctx = patient_of(request)
-        today = dt.datetime.now(SWEDEN).date()
-        m = MONTH.fullmatch(request.query.get("month", today.strftime("%Y-%m")))
+        result = await core.access.read(session, ctx.patient.id)
+        # Without a month asked for: the latest month with events (the current one is often empty).
+        latest = max((r.time for r in result.records if r.time), default=dt.datetime.now(SWEDEN)).astimezone(SWEDEN)
+        m = MONTH.fullmatch(request.query.get("month", latest.strftime("%Y-%m")))
         year, month = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
         if not (1 <= year <= 9999 and 1 <= month <= 12):
             raise BadRequest("Ange månad som ÅÅÅÅ-MM, med år 0001–9999 och månad 01–12.", code="bad_month")
-        result = await core.access.read(session, ctx.patient.id)
         days: dict[int, list] = {}
         for r in result.records:
             if r.time and (r.time.year, r.time.month) == (year, month):
