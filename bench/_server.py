@@ -12,7 +12,14 @@ What this process adds from the outside (npo's code is not changed):
   tagged with whether a read of the heavy patient was in flight; it also samples RSS;
 * `GET /-/bench/stats`, `/-/bench/reset`, `/-/bench/profile/start|stop`, `/-/bench/nolog/on|off`
   (the last only for the access-log A/B: it replaces the durable append by an immediate return
-  in this process, never in npo).
+  in this process, never in npo);
+* for a request that carries `X-Bench-Id: ID`, `GET /-/bench/timing?id=ID` gives its server time even
+  when the answer was streamed (a page sent in parts has its headers out before that time is known),
+  when its first part was sent, and what its reads said: whether each read the answers kept for the
+  look, the sources that timed out, the other answers not ok.
+
+`--deadline` is npo's total deadline (and, unless `--read-timeout` says otherwise, its read timeout);
+`--connect-timeout` defaults to 5 s.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ from npo_core.web import make_app  # noqa: E402
 
 HEAVY = "189908029805"
 PHASES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("bench_phases", default=None)
+READS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("bench_reads", default=None)  # per request
+MAX_TIMINGS = 20_000
+MAX_PHASES_HEADER = 4000  # a client reads header fields of at most 8190 bytes (aiohttp's default)
 
 
 def rss_kb(field: str = "VmRSS") -> int:
@@ -70,6 +80,7 @@ class Stats:
         self.reads: list[dict] = []
         self.appends: list[tuple[float, int]] = []  # (seconds, entries)
         self.last_tick = time.monotonic()
+        self.timings: dict[str, dict] = {}  # X-Bench-Id -> what the request took and what its reads said
         self.sampler = getattr(self, "sampler", None)
         if self.sampler is not None:
             self.sampler.samples.clear()
@@ -136,13 +147,16 @@ def build(args) -> tuple[Core, web.Application, Stats]:
         registry.add_source_system("demo", s["address"], s["care_provider_id"], s["name"], list(contracts),
                                    endpoint=s["endpoint"])
     registry.set_environment("demo", engagement_index=None, base_url=None, validate_responses=int(args.validate),
-                             connect_timeout=5.0, read_timeout=args.deadline, total_deadline=args.deadline)
+                             connect_timeout=5.0 if args.connect_timeout is None else args.connect_timeout,
+                             read_timeout=args.deadline if args.read_timeout is None else args.read_timeout,
+                             total_deadline=args.deadline)
     core = Core(registry, "demo", pm, schema_bundle=Path(args.bundle) if args.bundle else None)
     seed_blocks(core.guards)
     stats = Stats()
     instrument(core, stats)
     app = make_app(core)
     app.middlewares.insert(0, timing(stats))
+    app.on_response_prepare.append(first_part)
     add_routes(app, core, stats)
     return core, app, stats
 
@@ -216,6 +230,15 @@ def instrument(core: Core, stats: Stats) -> None:
             ph["statuses"] = sorted({s.status for s in result.sources})
             ph["not_ok"] = [[s.logical_address, s.contract, s.status, s.message] for s in result.sources
                             if s.status not in ("ok", "info")]
+        said = READS.get()
+        if said is not None:  # every read of the request (an overview streamed set by set reads each set)
+            said["kept"].append(bool(getattr(result, "kept", False)))
+            for s in result.sources:
+                if s.status == "timeout":
+                    said["timeouts"][(s.logical_address, s.contract)] = s.message
+                elif s.status not in ("ok", "info"):
+                    said["not_ok"][(s.logical_address, s.contract)] = [s.logical_address, s.contract, s.status,
+                                                                       s.message]
         return result
 
     async def timed_fan_out(*a, **kw):
@@ -236,26 +259,53 @@ def timing(stats: Stats):
     async def middleware(request, handler):
         phases = {"calls": 0, "bytes": 0, "call_s": 0.0, "decode_s": 0.0, "decode_max_s": 0.0, "log_s": 0.0,
                   "log_entries": 0}
-        token = PHASES.set(phases)
+        said = {"kept": [], "timeouts": {}, "not_ok": {}}
+        token, said_token = PHASES.set(phases), READS.set(said)
         t0 = time.perf_counter()
+        request["bench_t0"] = t0
         try:
             response = await handler(request)
         finally:
             PHASES.reset(token)
+            READS.reset(said_token)
             if phases.get("heavy"):
                 stats.heavy_inflight -= 1
         spent = time.perf_counter() - t0
-        response.headers["X-Bench-Server-Seconds"] = f"{spent:.6f}"
+        response.headers["X-Bench-Server-Seconds"] = f"{spent:.6f}"  # too late for a streamed answer: see timing
+        if said["kept"]:
+            phases["reads"], phases["kept"] = len(said["kept"]), all(said["kept"])
+            phases["timeouts"] = len(said["timeouts"])
+        bench_id = request.headers.get("X-Bench-Id")
+        if bench_id:
+            stats.timings[bench_id] = {
+                "path": request.path, "status": response.status, "server_s": spent,
+                "first_part_s": request.get("bench_prepared_s"), "kept": said["kept"],
+                "timeouts": [[a, c, m] for (a, c), m in said["timeouts"].items()],
+                "not_ok": list(said["not_ok"].values()), "bytes": phases["bytes"],
+                "records_shown": phases.get("records_shown"), "streamed": response.prepared}
+            while len(stats.timings) > MAX_TIMINGS:
+                stats.timings.pop(next(iter(stats.timings)))
         if "read_s" in phases:
             phases["server_s"] = spent
             phases["path"] = request.path
             body = getattr(response, "body", None)
             phases["response_bytes"] = len(body) if isinstance(body, (bytes, bytearray)) else None
-            response.headers["X-Bench-Phases"] = json.dumps(phases)
+            header = json.dumps(phases)
+            if len(header) > MAX_PHASES_HEADER:  # many answers not ok (a deadline passed): their list stays in stats
+                header = json.dumps({**{k: v for k, v in phases.items() if k != "not_ok"},
+                                     "not_ok_count": len(phases.get("not_ok") or ())})
+            response.headers["X-Bench-Phases"] = header
             stats.reads.append(phases)
         return response
 
     return middleware
+
+
+async def first_part(request, response) -> None:
+    """When the answer's headers go out: for a page streamed in parts, when its first part is ready."""
+    t0 = request.get("bench_t0")
+    if t0 is not None and "bench_prepared_s" not in request:
+        request["bench_prepared_s"] = time.perf_counter() - t0
 
 
 def add_routes(app: web.Application, core: Core, stats: Stats) -> None:
@@ -293,6 +343,16 @@ def add_routes(app: web.Application, core: Core, stats: Stats) -> None:
         profiler["p"] = None
         return web.json_response({"written": request.query["path"]})
 
+    async def timing_of(request):
+        """What the timing middleware recorded for one X-Bench-Id (it waits a moment for a streamed answer,
+        whose last part may reach the client before the handler has returned)."""
+        bench_id = request.query["id"]
+        for _ in range(400):
+            if bench_id in stats.timings:
+                return web.json_response(stats.timings.pop(bench_id))
+            await asyncio.sleep(0.005)
+        return web.json_response({"error": f"no request with X-Bench-Id {bench_id}"}, status=404)
+
     async def nolog(request):
         core._bench_nolog["on"] = request.match_info["what"] == "on"
         return web.json_response({"nolog": core._bench_nolog["on"]})
@@ -301,6 +361,7 @@ def add_routes(app: web.Application, core: Core, stats: Stats) -> None:
     app.router.add_get("/-/bench/reset", reset)
     app.router.add_get("/-/bench/profile/{what}", profile)
     app.router.add_get("/-/bench/nolog/{what}", nolog)
+    app.router.add_get("/-/bench/timing", timing_of)
 
 
 async def ticker(stats: Stats, tick: float) -> None:
@@ -326,7 +387,9 @@ async def main() -> None:
     p.add_argument("--contracts", default="all", help="'all' or comma-separated contract ids to enable")
     p.add_argument("--validate", action="store_true")
     p.add_argument("--bundle")
-    p.add_argument("--deadline", type=float, default=60.0)
+    p.add_argument("--deadline", type=float, default=60.0, help="npo's total deadline")
+    p.add_argument("--read-timeout", type=float, default=None, help="npo's read timeout (default: --deadline)")
+    p.add_argument("--connect-timeout", type=float, default=None, help="npo's connect timeout (default: 5 s)")
     p.add_argument("--tick", type=float, default=0.005)
     p.add_argument("--experiment", default="", help="comma-separated prototypes from _experiments.py")
     p.add_argument("--stall-sampler", type=float, default=0.0,

@@ -284,7 +284,10 @@ def start_producers(*, sources: int = 5, latency: float = 0.1, scale: dict | Non
 def start_server(producers: Child, workdir: Path, *, contracts: str = "all", validate: bool = False,
                  bundle: Path | None = None, deadline: float = 60.0, tick: float = 0.005,
                  inline: bool = False, slow_callbacks: float = 0.0, stall_sampler: float = 0.0,
-                 experiment: str = "") -> Child:
+                 experiment: str = "", read_timeout: float | None = None,
+                 connect_timeout: float | None = None) -> Child:
+    """npo's total deadline is `deadline`; its read timeout `read_timeout` (default: the deadline) and its
+    connect timeout `connect_timeout` (default: 5 s)."""
     argv = [str(HERE / "_server.py"), "--registry", str(workdir / "registry.db"),
             "--sources", json.dumps(producers.info["sources"]), "--contracts", contracts,
             "--deadline", str(deadline), "--tick", str(tick)]
@@ -301,7 +304,19 @@ def start_server(producers: Child, workdir: Path, *, contracts: str = "all", val
         argv += ["--experiment", experiment]
     if bundle:
         argv += ["--bundle", str(bundle)]
+    if read_timeout is not None:
+        argv += ["--read-timeout", str(read_timeout)]
+    if connect_timeout is not None:
+        argv += ["--connect-timeout", str(connect_timeout)]
     return Child(argv, "server", timeout=120)
+
+
+def demo_timeouts() -> dict:
+    """The demo environment's connect timeout, read timeout and total deadline, as `npo demo` has them."""
+    from npo_core.registry import ENVIRONMENTS
+
+    demo = ENVIRONMENTS["demo"]
+    return {k: float(demo[k]) for k in ("connect_timeout", "read_timeout", "total_deadline")}
 
 
 class BenchError(RuntimeError):
@@ -390,10 +405,31 @@ class Http:
         return float(resp.headers.get("X-Bench-Server-Seconds", "nan")), wall, json.loads(body), len(body)
 
     async def page(self, path: str | None = None):
-        path = path or f"/patient/{self.patient}"
+        """(server seconds, client seconds, body bytes) of one page, streamed or not."""
+        timed = await self.timed(path or f"/patient/{self.patient}")
+        return timed["server_s"], timed["wall_s"], timed["size"]
+
+
+    async def timed(self, path: str, *, expect: int = 200) -> dict:
+        """One GET, timed by the npo server whatever the answer's form (a page streamed in parts has its
+        headers sent before its server time is known): the server's record of it (`/-/bench/timing`:
+        server_s, first_part_s, kept per read, timeouts, not_ok, bytes fetched) with wall_s, body and size."""
+        import uuid
+
+        if self.patient and path.startswith(PATIENT_SCOPED) and "patient_id=" not in path:
+            path += f"{'&' if '?' in path else '?'}patient_id={self.patient}"
+        bench_id = uuid.uuid4().hex
         t0 = time.perf_counter()
-        resp, body = await self.get(path, raw=True)
-        return float(resp.headers.get("X-Bench-Server-Seconds", "nan")), time.perf_counter() - t0, len(body)
+        async with self.session.get(self.base + path, headers={"X-Bench-Id": bench_id}) as resp:
+            body = await resp.read()
+            status = resp.status
+        wall = time.perf_counter() - t0
+        if status != expect:
+            raise RuntimeError(f"GET {path}: HTTP {status}: {body[:300]!r}")
+        timing = await bench_get(self.base, f"/-/bench/timing?id={bench_id}")
+        if "server_s" not in timing:
+            raise RuntimeError(f"GET {path}: the server kept no timing: {timing}")
+        return {**timing, "wall_s": wall, "body": body, "size": len(body)}
 
 
 PATIENT_SCOPED = ("/api/relation", "/api/consent", "/api/emergency", "/api/blocked/", "/api/records", "/api/sets")

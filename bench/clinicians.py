@@ -78,9 +78,10 @@ async def heavy_opener(url: str, deadline: float, pause: float, res: Results):
         await http.close()
 
 
-async def one_run(args, server, runs: dict, profile: str | None, seed: int):
-    url = server.info["url"]
-    for n, (hsa, assignment) in enumerate(b.CLINICIAN_MIX):  # consents once, as a unit would have them
+async def register_consents(url: str) -> None:
+    """Consents once, as a unit would have them: each care clinician's provider for every patient of the
+    run; the first clinician also reads each patient once (the producers generate and keep their answers)."""
+    for n, (hsa, assignment) in enumerate(b.CLINICIAN_MIX):
         http = b.Http(url)
         await http.login(hsa, assignment)
         for pid in (*b.TYPICAL, b.HEAVY):
@@ -88,19 +89,50 @@ async def one_run(args, server, runs: dict, profile: str | None, seed: int):
             if n == 0:
                 await http.get("/api/records", raw=True)  # warm: producers generate and cache their answers
         await http.close()
+
+
+async def drive(url: str, *, clinicians: int, seconds: float, think: float, heavy_pause: float,
+                seed: int) -> tuple[Results, float]:
+    """`clinicians` clinicians opening typical patients for `seconds`, thinking `think` s between openings,
+    and (heavy_pause ≥ 0) one more opening the heavy patient again and again: (results, elapsed seconds)."""
+    res = Results()
+    start = time.perf_counter()
+    deadline = time.monotonic() + seconds
+    rng = random.Random(seed)
+    tasks = [asyncio.create_task(clinician(i, url, start, deadline, think, res, random.Random(rng.random())))
+             for i in range(clinicians)]
+    if heavy_pause >= 0:
+        tasks.append(asyncio.create_task(heavy_opener(url, deadline, heavy_pause, res)))
+    await asyncio.gather(*tasks)
+    return res, time.perf_counter() - start
+
+
+def load_figures(st: dict, res: Results, elapsed: float, tick: float) -> dict:
+    """The run's figures from the server's stats (its ticker's lags) and the clinicians' results."""
+    lags, heavy_lags = st["lags"], st["heavy_lags"]
+    calm = lags  # every tick of the run
+    covered = sum(tick + x for x in lags)  # each tick stands for its interval plus its lateness
+    opens = [o for _, o, _ in res.opens]
+    reads = [r for _, _, r in res.opens]
+    return {
+        "throughput": len(res.opens) / elapsed, "opens": len(res.opens), "errors": len(res.errors),
+        "open_p50": b.pct(opens, 50), "open_p99": b.pct(opens, 99), "read_p50": b.pct(reads, 50),
+        "read_p99": b.pct(reads, 99), "lag_p50": b.pct(calm, 50), "lag_p99": b.pct(calm, 99),
+        "lag_max": max(calm) if calm else float("nan"), "heavy_lag_p50": b.pct(heavy_lags, 50),
+        "heavy_lag_p99": b.pct(heavy_lags, 99), "heavy_lag_max": max(heavy_lags) if heavy_lags else float("nan"),
+        "heavy_opens": len(res.heavy), "heavy_p50": b.pct(res.heavy, 50), "lag_samples": len(lags),
+        "heavy_share": sum(tick + x for x in heavy_lags) / covered if covered else 0.0,
+    }
+
+
+async def one_run(args, server, runs: dict, profile: str | None, seed: int):
+    url = server.info["url"]
+    await register_consents(url)
     await b.bench_get(url, "/-/bench/reset")
     if profile:
         await b.bench_get(url, "/-/bench/profile/start")
-    res = Results()
-    start = time.perf_counter()
-    deadline = time.monotonic() + args.seconds
-    rng = random.Random(seed)
-    tasks = [asyncio.create_task(clinician(i, url, start, deadline, args.think, res, random.Random(rng.random())))
-             for i in range(args.clinicians)]
-    if args.heavy_pause >= 0:
-        tasks.append(asyncio.create_task(heavy_opener(url, deadline, args.heavy_pause, res)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
+    res, elapsed = await drive(url, clinicians=args.clinicians, seconds=args.seconds, think=args.think,
+                               heavy_pause=args.heavy_pause, seed=seed)
     if profile:
         await b.bench_get(url, f"/-/bench/profile/stop?path={profile}")
     st = await b.bench_get(url, "/-/bench/stats")
@@ -115,21 +147,7 @@ async def one_run(args, server, runs: dict, profile: str | None, seed: int):
     runs.setdefault("not_ok", []).append(len([r for r in st["reads"] if r.get("not_ok")]))
     runs.setdefault("error_examples", []).extend(sorted({f"producer answer {x[2]}: {x[0]} {x[1]}: {x[3]}"
                                                          for x in bad})[:3])
-    lags, heavy_lags = st["lags"], st["heavy_lags"]
-    calm = lags  # every tick of the run
-    covered = sum(args.tick + x for x in lags)  # each tick stands for its interval plus its lateness
-    opens = [o for _, o, _ in res.opens]
-    reads = [r for _, _, r in res.opens]
-    figures = {
-        "throughput": len(res.opens) / elapsed, "opens": len(res.opens), "errors": len(res.errors),
-        "open_p50": b.pct(opens, 50), "open_p99": b.pct(opens, 99), "read_p50": b.pct(reads, 50),
-        "read_p99": b.pct(reads, 99), "lag_p50": b.pct(calm, 50), "lag_p99": b.pct(calm, 99),
-        "lag_max": max(calm) if calm else float("nan"), "heavy_lag_p50": b.pct(heavy_lags, 50),
-        "heavy_lag_p99": b.pct(heavy_lags, 99), "heavy_lag_max": max(heavy_lags) if heavy_lags else float("nan"),
-        "heavy_opens": len(res.heavy), "heavy_p50": b.pct(res.heavy, 50), "lag_samples": len(lags),
-        "heavy_share": sum(args.tick + x for x in heavy_lags) / covered if covered else 0.0,
-    }
-    for k, v in figures.items():
+    for k, v in load_figures(st, res, elapsed, args.tick).items():
         runs.setdefault(k, []).append(v)
     if res.errors:
         runs.setdefault("error_examples", []).extend(sorted(set(res.errors))[:5])

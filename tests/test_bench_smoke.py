@@ -21,15 +21,20 @@ SCRIPTS = {
     "access_log.py": "latency the log adds to an overview",
     "memory.py": "peak RSS growth ÷ response size",
     "memory.py --hostile": "answers received whole",  # an attacker's producer; the read stays within npo's caps
+    "pages.py": "Linda's first look, GET /patient/{pid} (HTML overview), server time p50",
 }
 
 
 @pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    """Start every script at once; each test waits for its own."""
+def smoke_runs(request, tmp_path_factory):
+    """Start every selected script at once (all of them unless -k or a node id chose some); each test waits
+    for its own."""
+    selected = {item.callspec.params["script"] for item in request.session.items
+                if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
+                and "script" in item.callspec.params}
     out = tmp_path_factory.mktemp("bench")
     procs = {}
-    for key in SCRIPTS:
+    for key in [k for k in SCRIPTS if k in selected] or SCRIPTS:
         script, *args = key.split()
         output = out / f"{key.replace(' ', '_')}.md"
         procs[key] = (subprocess.Popen([sys.executable, str(REPO / "bench" / script), *args, "--smoke", "--output",
