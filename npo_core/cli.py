@@ -618,7 +618,7 @@ def demo_platform(ctx: Context, host, port, latency, faults, today, parent_pid):
     from .demo.platform import make_platform
 
     try:
-        platform = make_platform(ctx.reg.contracts, today, latency=latency, faults=faults)
+        platform = make_platform(ctx.reg.contracts, today, latency=latency, faults=faults, warm=True)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     if parent_pid is not None:

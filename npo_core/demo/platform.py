@@ -23,7 +23,7 @@ from ..contract import Contract
 from ..errors import ContractError, NpoError
 from .. import engagement
 from ..registry import NATIONAL_EI
-from . import PROVIDERS, ROUTED_MAJORS, demo_source, provider_of
+from . import PATIENTS, PROVIDERS, ROUTED_MAJORS, demo_source, provider_of
 
 log = logging.getLogger("npo.demo")
 
@@ -119,6 +119,23 @@ class DemoProducers:
 
         return self._cached((contract.id, address, query), make)
 
+    def warm(self) -> None:
+        """Every demo patient's answers and index entries made once, before the first clinician asks: the
+        index lists what every contract holds, so its first answer for Linda would otherwise generate all
+        her records while npo waits (longer than the demo's read timeout on a loaded machine)."""
+        from ..contract import Query
+        from ..identity import parse_patient_id
+
+        for pid in PATIENTS:
+            patient = parse_patient_id(pid)
+            for contract in self.by_path.values():
+                for provider in PROVIDERS:
+                    address = provider[4][0]
+                    if contract.major in self.routed.get((address, contract.name), (contract.major,)):
+                        self.answer(contract, soap.envelope(contract.build_request(Query(patient)), address))
+            for domain in sorted({engagement.domain_uri(c) for c in self.by_path.values()}):
+                self.find_content(soap.envelope(engagement.find_content_request(patient, domain), NATIONAL_EI))
+
     def find_content(self, body: bytes) -> bytes:
         """The demo engagement index: one engagement per source system and categorization with data."""
         payload, address = soap.unwrap(soap.parse_xml(body))
@@ -181,8 +198,9 @@ def _mangle(xml: bytes, contract: Contract, fault: str) -> bytes:
 
 
 def make_platform(contracts: dict[str, Contract], today: dt.date | None = None, *, latency: float = 0.0,
-                  faults: dict[str, str] | None = None) -> web.Application:
-    """The platform; `latency` delays every answer, `faults` maps a logical address to a misbehaviour."""
+                  faults: dict[str, str] | None = None, warm: bool = False) -> web.Application:
+    """The platform; `latency` delays every answer, `faults` maps a logical address to a misbehaviour,
+    `warm` makes every demo answer in the background as soon as it serves (`npo demo-platform` does)."""
     producers = DemoProducers(contracts, today)
     faults = dict(faults or {})
     unknown = set(faults.values()) - set(FAULTS)
@@ -212,8 +230,13 @@ def make_platform(contracts: dict[str, Contract], today: dt.date | None = None, 
         return web.Response(body=_mangle(xml, contract, fault) if fault else xml, content_type="text/xml",
                             charset="utf-8")
 
+    async def warm_up(app: web.Application) -> None:  # it serves meanwhile, and a stop does not wait for it
+        threading.Thread(target=producers.warm, name="demo-warm-up", daemon=True).start()
+
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_post("/vp/{path:.+}", handle)
+    if warm:
+        app.on_startup.append(warm_up)
     return app
 
 
