@@ -153,20 +153,25 @@ async def one_run(args, server, runs: dict, profile: str | None, seed: int):
         runs.setdefault("error_examples", []).extend(sorted(set(res.errors))[:5])
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    b.common_args(p, runs=3)
-    b.profile_arg(p)
+def crowd_args(p: argparse.ArgumentParser) -> None:
+    """The crowd's options, shared with pages.py."""
     p.add_argument("--clinicians", type=int, default=100)
-    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=60.0, help="the crowd's length")
     p.add_argument("--think", type=float, default=5.0, help="mean think time between two openings (0: none)")
-    p.add_argument("--latency", type=float, default=0.1, help="producers' answer time")
-    p.add_argument("--sources", type=int, default=5)
-    p.add_argument("--heavy-mb", type=float, default=10.0, help="the heavy patient's size (0: as generated)")
     p.add_argument("--heavy-pause", type=float, default=1.0, help="pause between heavy openings; -1: no heavy patient")
     p.add_argument("--tick", type=float, default=0.005, help="the lag ticker's interval in the server")
     p.add_argument("--stall", type=float, default=0.05,
                    help="sample the server loop's stack whenever it is this late (0: off)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.common_args(p, runs=3)
+    b.profile_arg(p)
+    crowd_args(p)
+    p.add_argument("--latency", type=float, default=0.1, help="producers' answer time")
+    p.add_argument("--sources", type=int, default=5)
+    p.add_argument("--heavy-mb", type=float, default=10.0, help="the heavy patient's size (0: as generated)")
     args = p.parse_args()
     scale_args = ["--target-mb", f"{b.HEAVY}={args.heavy_mb}"] if args.heavy_mb else []
     if args.smoke:

@@ -262,12 +262,18 @@ async def test_npo_demo_serves_the_platform_from_a_child_process_and_sigterm_sto
     assert "Traceback" not in npo.stderr()
 
 
-def test_a_killed_npo_demo_leaves_no_platform_behind(tmp_path, processes):
+def serving_demo(tmp_path, processes) -> tuple["Npo", int, int, int]:
+    """`npo demo` serving, with its platform child: (npo, the child's pid, npo's port, the platform's port)."""
     port, platform_port = two_ports()
     npo = Npo(tmp_path, "demo", "--port", str(port), "--platform-port", str(platform_port))
     processes.append(npo)
     npo.line("npo demo on ")
     [child] = children(npo.pid)
+    return npo, child, port, platform_port
+
+
+def test_a_killed_npo_demo_leaves_no_platform_behind(tmp_path, processes):
+    npo, child, _, platform_port = serving_demo(tmp_path, processes)
     npo.proc.kill()  # SIGKILL: npo demo has no say; the platform sees its parent gone
     npo.wait()
     until(lambda: not running(child), 5, f"the platform {child} stops after its parent was killed")
@@ -275,11 +281,7 @@ def test_a_killed_npo_demo_leaves_no_platform_behind(tmp_path, processes):
 
 
 def test_npo_demo_stops_when_its_platform_dies(tmp_path, processes):
-    port, platform_port = two_ports()
-    npo = Npo(tmp_path, "demo", "--port", str(port), "--platform-port", str(platform_port))
-    processes.append(npo)
-    npo.line("npo demo on ")
-    [child] = children(npo.pid)
+    npo, child, port, _ = serving_demo(tmp_path, processes)
     os.kill(child, signal.SIGKILL)
     assert npo.wait() == 1
     error = npo.stderr()
