@@ -129,8 +129,9 @@ async def looks(args, server, runs: dict, idx: int) -> None:
             if html["not_ok"]:
                 raise b.BenchError(f"{len(html['not_ok'])} producer answers of the HTML overview were not ok, "
                                    f"e.g. {html['not_ok'][:3]}")
+            first_part = html["server_s"] if html["first_part_s"] is None else html["first_part_s"]  # not streamed
             for key, value in (("json_server", srv), ("json_wall", wall), ("html_server", html["server_s"]),
-                               ("html_wall", html["wall_s"]), ("html_first_part", html["first_part_s"]),
+                               ("html_wall", html["wall_s"]), ("html_first_part", first_part),
                                ("json_timeouts", json_timeouts), ("html_timeouts", len(html["timeouts"])),
                                ("timeouts", max(json_timeouts, len(html["timeouts"]))),
                                ("mb", ph["bytes"] / 1e6), ("records", len(body["records"])),
