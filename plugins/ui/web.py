@@ -2,9 +2,10 @@
 
 Every page gets its data from `core.access`, the core's single access path: each view is
 decided and logged anew, on the answers fetched for this look at the patient (kept for a few
-minutes; "Hämta igen" asks the producers again). The page is the patient: every page with patient data has the patient
-in its URL, and every form carries the patient it was shown for, so two tabs with two patients
-in one session never act on each other's patient. Producer text is escaped by the templates.
+minutes; "Hämta igen" asks the producers again). The page is the patient: every page with
+patient data has the patient in its URL, and every form carries the patient it was shown for,
+so two tabs with two patients in one session never act on each other's patient. Producer text
+is escaped by the templates.
 """
 
 from __future__ import annotations
