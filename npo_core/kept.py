@@ -54,9 +54,14 @@ class KeptAnswers:
             kept = self._get(key, look, contract_ids, setup)
             if kept is not None:
                 return kept, True
-            for other, ids, same, future in self._pending.get(key, []):
+            for other, ids, same, future in list(self._pending.get(key, [])):
                 if other is look and contract_ids <= ids and same == setup:  # another tab of this look fetches it
-                    return await asyncio.shield(future), True
+                    try:
+                        return await asyncio.shield(future), True
+                    except asyncio.CancelledError:
+                        if not future.cancelled():
+                            raise  # this request itself was cancelled
+                        break  # the tab that was fetching went away (closed): this one asks itself
         future = asyncio.get_running_loop().create_future()
         entry = (look, contract_ids, setup, future)
         self._pending.setdefault(key, []).append(entry)
@@ -65,6 +70,9 @@ class KeptAnswers:
             got = Fetch(contract_ids, setup, tuple(results), dt.datetime.now(dt.timezone.utc),
                         sum(len(records) for _, records in results))
             future.set_result(got)
+        except asyncio.CancelledError:
+            future.cancel()  # those waiting for it fetch for themselves
+            raise
         except BaseException as e:
             future.set_exception(e)
             future.exception()  # retrieved: a waiter that left must not log "never retrieved"

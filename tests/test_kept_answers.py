@@ -170,3 +170,21 @@ async def test_kept_answers_are_bounded_per_session_and_per_process():
     assert (await kept.fetch("s3", linda, ids, "other setup", 60, answers(90)))[1] is False
     assert (await kept.fetch("s3", Look("189908029805"), ids, "other setup", 60, answers(90)))[1] is False
 
+
+
+async def test_a_tab_waiting_for_another_tabs_fetch_fetches_itself_when_that_one_goes_away():
+    kept = KeptAnswers()
+    fiona, ids = Look(FIONA), frozenset({"GetDiagnosis:2"})
+    started = asyncio.Event()
+
+    async def slow():
+        started.set()
+        await asyncio.sleep(10)
+
+    first = asyncio.ensure_future(kept.fetch("s1", fiona, ids, "setup", 60, slow))
+    await started.wait()
+    second = asyncio.ensure_future(kept.fetch("s1", fiona, ids, "setup", 60, answers(3)))
+    await asyncio.sleep(0)
+    first.cancel()  # the first tab was closed while its producers answered
+    got, was_kept = await asyncio.wait_for(second, 2)
+    assert (got.records, was_kept) == (3, False) and first.cancelled()

@@ -97,3 +97,22 @@ async def test_a_refusal_before_anything_is_sent_is_the_normal_error_page(demo, 
     text = await resp.text()
     assert resp.status == 503 and "Spärrtjänsten svarar inte." in text
     assert 'data-set="' not in text and "Logga ut" in text  # inside the normal layout, nothing of the patient's
+
+
+async def test_an_overview_without_any_information_set_is_a_whole_page(aiohttp_client, registry, monkeypatch):
+    """npo with no contract plugin loaded: the overview says who the patient is and that nothing was read."""
+    from npo_core.app import Core
+    from npo_core.demo import seed_registry
+    from npo_core.plugins import make_plugin_manager
+    from npo_core.web import make_app
+
+    monkeypatch.setenv("NPO_LOAD_PLUGINS", "demo_auth,assignment_directory,web_view")
+    pm = make_plugin_manager()
+    seed_registry(registry, [])
+    client = await aiohttp_client(make_app(Core(registry, "demo", pm)))
+    await login(client, patient=FIONA)
+    resp = await client.get(f"/patient/{FIONA}")
+    text = await resp.text()
+    assert resp.status == 200 and "Fiona Andersdotter" in text and 'id="sammanfattning"' in text
+    assert 'data-set="' not in text and text.count("<div") == text.count("</div>")
+    assert text.rstrip().endswith("</html>")

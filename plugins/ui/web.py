@@ -278,7 +278,7 @@ def register_routes(core):
         session, ctx = patient_of(request)
         views = _views(core)
         reads = [asyncio.ensure_future(core.access.read(session, ctx.patient.id, set(v.categorizations)))
-                 for v in views]
+                 for v in views] or [asyncio.ensure_future(core.access.read(session, ctx.patient.id, set()))]
         response = None
         try:
             first = await reads[0]  # a refusal or an unreadable guard here is the normal error page
@@ -305,9 +305,10 @@ def register_routes(core):
                     "_overview_set.html", request=request, v=view, rows=rows, alerts=alerts, first=n == 0,
                     failed=message, prominent=prominent, **_page_context(core),
                     **_patient_context(core, request, ctx, part or first))).encode())
-            whole = ReadResult.merged(parts)
+            whole = ReadResult.merged(parts or [first])  # no information set at all: the read of none
             await response.write((await core.render_text(
-                "_overview_end.html", request=request, failed_sets=failed, **_page_context(core),
+                "_overview_end.html", request=request, failed_sets=failed, sets_open=bool(views),
+                **_page_context(core),
                 **_patient_context(core, request, ctx, whole))).encode() + bottom.encode())
             await response.write_eof()
             return response
