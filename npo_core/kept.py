@@ -113,18 +113,18 @@ class KeptAnswers:
         found[1][:] = fetches
         self._kept.move_to_end(key)
         fetches = [f for _, f in reversed(fetches) if f.setup == setup]  # newest first
-        for f in fetches:  # the newest that covers what is asked
-            if contract_ids <= f.contracts:
-                return f
-        # Or several that do together: an overview fetches each information set apart, to show each at once.
-        parts, covered = [], frozenset()
+        # A fetch serves a contract family only if it asked the same majors of it as this read does: the majors
+        # decide which one each producer was asked, so a major disabled since (or enabled) means asking anew.
+        # The newest fetch that serves a family serves it; an overview fetches each information set apart.
+        asked, parts = _families(contract_ids), []
         for f in fetches:
-            mine = f.contracts & (contract_ids - covered)
+            mine = [family for family, ids in _families(f.contracts).items() if asked.get(family) == ids]
             if mine:
-                parts.append((f, mine))
-                covered |= mine
-        if not contract_ids <= covered:
+                parts.append((f, frozenset().union(*(asked.pop(family) for family in mine))))
+        if asked:
             return None
+        if len(parts) == 1 and parts[0][0].contracts == contract_ids:
+            return parts[0][0]
         results = tuple(r for f, mine in parts for r in f.results if set(r[0].covers) & mine)
         return Fetch(contract_ids, setup, results, min(f.fetched_at for f, _ in parts),
                      sum(len(records) for _, records in results))
@@ -151,3 +151,11 @@ class KeptAnswers:
             del self._kept[mine.pop(0)]
         while len(self._kept) > 1 and self.records > self.max_records:
             self._kept.popitem(last=False)
+
+
+def _families(contract_ids) -> dict[str, frozenset[str]]:
+    """Contract ids (`Contract.id`: NAME:MAJOR) by contract family (NAME)."""
+    out: dict[str, set[str]] = {}
+    for cid in contract_ids:
+        out.setdefault(cid.rsplit(":", 1)[0], set()).add(cid)
+    return {family: frozenset(ids) for family, ids in out.items()}

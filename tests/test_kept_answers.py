@@ -188,3 +188,13 @@ async def test_a_tab_waiting_for_another_tabs_fetch_fetches_itself_when_that_one
     first.cancel()  # the first tab was closed while its producers answered
     got, was_kept = await asyncio.wait_for(second, 2)
     assert (got.records, was_kept) == (3, False) and first.cancelled()
+
+
+async def test_a_major_disabled_by_the_operator_is_not_shown_from_kept_answers(demo):
+    anna = await consented(demo)
+    before = await anna.records("kontakter")
+    assert {r["contract"] for r in before["records"]} == {"GetCareContacts:3"}
+    demo.core.registry.set_contract_enabled("GetCareContacts:3", "demo", False)
+    after = await anna.records("kontakter")  # the answers kept were GetCareContacts 3's: 2 is asked now
+    assert not after["kept"] and {r["contract"] for r in after["records"]} == {"GetCareContacts:2"}
+    assert len(after["records"]) == len(before["records"])
