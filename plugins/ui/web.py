@@ -365,15 +365,20 @@ def register_routes(core):
                                    next_month=next_month, month=f"{year:04d}-{month:02d}",
                                    **_patient_context(core, request, ctx, result))
 
-    async def form_and_patient(request):
-        """A form's fields and the open patient it names (never the patient of another tab)."""
-        session = core.session_of(request)
-        form = await request.post()
-        ctx = core.access.context(session, form.get("patient_id"))
-        return session, form, ctx
+    def patient_form(action):
+        """A form posted from a patient's page: `action(session, form, ctx)` acts on the open patient the form
+        names (never the patient of another tab), then the browser goes back to that patient's page."""
+        @functools.wraps(action)
+        async def handler(request):
+            session = core.session_of(request)
+            form = await request.post()
+            ctx = core.access.context(session, form.get("patient_id"))
+            await action(session, form, ctx)
+            raise web.HTTPSeeOther(_next(form, ctx.patient.id))
+        return handler
 
-    async def consent(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def consent(session, form, ctx):
         kind = str(form.get("kind") or "consent")
         if kind not in ("consent", "emergency"):
             raise BadRequest("Välj samtycke eller nödöppning.", code="bad_kind")
@@ -388,15 +393,13 @@ def register_routes(core):
             reason=str(form.get("reason") or "") or None)
         if not emergency and form.get("relation") == "yes":
             await core.access.attest_relation(session, ctx.patient.id)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
-    async def relation(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def relation(session, form, ctx):
         await core.access.attest_relation(session, ctx.patient.id)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
-    async def end_consent(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def end_consent(session, form, ctx):
         how = str(form.get("how") or "cancel")
         if how not in ("cancel", "annul"):
             raise BadRequest("Välj att avsluta eller makulera samtycket.", code="bad_how")
@@ -404,26 +407,22 @@ def register_routes(core):
         if not consent_id:
             raise BadRequest("Ange vilket samtycke som ska avslutas.", code="consent_required")
         await core.access.end_consent(session, ctx.patient.id, consent_id, how)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
-    async def reveal_blocked(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def reveal_blocked(session, form, ctx):
         await core.access.reveal_blocked(session, ctx.patient.id, str(form.get("basis", "")),
                                          str(form.get("reason") or "") or None)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
-    async def open_blocked(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def open_blocked(session, form, ctx):
         days = _number(form.get("days") or "1", "Giltighetstiden (dagar)", 1, 7)
         await core.access.open_blocked(session, ctx.patient.id, str(form.get("care_provider_id", "")),
                                        str(form.get("care_unit_id") or "") or None, str(form.get("basis", "")),
                                        str(form.get("reason") or "") or None, days=days)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
-    async def fetch_again(request):
-        session, form, ctx = await form_and_patient(request)
+    @patient_form
+    async def fetch_again(session, form, ctx):
         core.access.forget(session, ctx.patient.id)
-        raise web.HTTPSeeOther(_next(form, ctx.patient.id))
 
     async def status(request):
         core.session_of(request)
