@@ -121,7 +121,7 @@ class KeptAnswers:
             mine = [family for family, ids in _families(f.contracts).items() if asked.get(family) == ids]
             if mine:
                 parts.append((f, frozenset().union(*(asked.pop(family) for family in mine))))
-        if asked:
+        if asked or not parts:  # (no contract asked at all: nothing to serve it from)
             return None
         if len(parts) == 1 and parts[0][0].contracts == contract_ids:
             return parts[0][0]
