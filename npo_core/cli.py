@@ -972,6 +972,34 @@ GetObservationsInteraction/GetObservationsResponder_1.1.xsd
                + safe_text(f"Then work through the TODO list in {package / 'README.md'}."))
 
 
+@contracts.command("coverage")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="As JSON: {path: count}.")
+@pass_ctx
+def contracts_coverage(ctx: Context, name, file, as_json):
+    """List every element of an answer file that the contract's declaration does not map.
+
+    Each is something a producer sent that npo would neither show nor keep. Exit 1 when there
+    is any; a contract that is not a declaration cannot be checked (exit 1, one line)."""
+    from .riv.coverage import unmapped
+
+    contract = ctx.contract(name)
+    if not hasattr(contract, "mapped_elements"):
+        raise click.ClickException(f"{contract.id} is not a declaration (npo_core.riv): its coverage is unknown.")
+    found = unmapped(contract, _read_message(file))
+    if as_json:
+        click.echo(dump_json(dict(sorted(found.items()))))
+    else:
+        for path, count in sorted(found.items()):
+            click.echo(f"{count:6}  {safe_text(path)}")
+    if found:
+        raise click.ClickException(f"{safe_text(file)}: {sum(found.values())} element(s) in {len(found)} "
+                                   f"place(s) that {contract.id} does not map.")
+    if not as_json:
+        click.echo(f"{safe_text(file)}: every element is mapped by {contract.id}.")
+
+
 @contracts.command("decode")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

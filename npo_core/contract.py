@@ -119,7 +119,8 @@ class Record:
     def has_owner(self) -> bool:
         return bool(self.care_provider_id and self.care_unit_id)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, detail: bool = True) -> dict[str, Any]:
+        """The record for the JSON API; `detail=False` leaves out the contract's fields (not read yet)."""
         return {
             "id": self.id, "contract": self.contract, "information_type": self.information_type,
             "time": self.time.isoformat() if self.time else None,
@@ -128,7 +129,7 @@ class Record:
             "author": self.author, "source_system": self.source_system,
             "block_time": self.block_time.isoformat() if self.block_time else None,
             "approved_for_patient": self.approved_for_patient, "nullified": self.nullified,
-            "title": self.title, "detail": self.detail,
+            "title": self.title, **({"detail": dict(self.detail)} if detail else {}),
         }
 
 
@@ -148,9 +149,9 @@ class Answer:
 class Contract:
     """Base class for a service contract (tjänstekontrakt) plugin.
 
-    Subclasses set the class attributes and implement `build_request` and
-    `parse_response`; demo producers also use `parse_request`, `render_response`
-    and `demo_records`. Elements are lxml elements; nothing here does I/O.
+    Most contracts are declarations (`npo_core.riv.PatientSummaryContract`); others set the class
+    attributes and implement `build_request` and `parse_response`, and for demo producers
+    `parse_request` and `render_response`. Elements are lxml elements; nothing here does I/O.
     """
 
     name: ClassVar[str]  # e.g. "GetDiagnosis"
@@ -163,6 +164,11 @@ class Contract:
     # accounts for every other child, so nothing a producer sends disappears without a word.
     record_element: ClassVar[str | None] = None
     envelope_elements: ClassVar[tuple[str, ...]] = ("result", "hasMore")  # children that are not records
+
+    def records_in(self, element) -> int:
+        """How many records one record-level element carries: one, or a group's members (at least one,
+        so that an empty group is reported as unread, not taken for nothing)."""
+        return 1
     plugin: str = "?"  # stamped by the core at registration
 
     @property
@@ -200,6 +206,10 @@ class Contract:
         """Responder XSD path inside a RIV-TA bundle (Inera's layout); set it where a release differs."""
         return f"{self._interaction_folder}/{self.name}Responder_{self.version}.xsd"
 
+    # Responder XSDs of the other minor versions of this major that producers answer by (same
+    # namespaces): an answer valid by any of them is valid. Paths inside the bundle.
+    minor_schemas: ClassVar[tuple[str, ...]] = ()
+
     @property
     def wsdl(self) -> str:
         return f"{self._interaction_folder}/{self.name}Interaction_{self.version}_RIVTABP21.wsdl"
@@ -226,9 +236,16 @@ class Contract:
     def render_response(self, records: list[Record], query: Query) -> etree._Element:
         raise NotImplementedError
 
+    # Where the demo finds this contract's records: "package.module:function", called with (contract,
+    # DemoSource). Built-in contracts are found by name; a contract without content gets records
+    # generated from its declaration. A string, so that a contract module imports nothing of the demo.
+    demo_content: ClassVar[str | None] = None
+
     def demo_records(self, demo) -> list[Record]:
         """Records for one demo patient at one demo source system; `demo` is a DemoSource."""
-        return []
+        from .demo.content import records
+
+        return records(self, demo)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} ({self.version})>"

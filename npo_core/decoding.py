@@ -90,7 +90,7 @@ def account_answer(contract: Contract, payload: etree._Element, answer: Answer, 
         if local in contract.envelope_elements:  # some versions put the result in an extension namespace
             continue
         if namespace == ns and local == record_local:
-            known += 1
+            known += contract.records_in(child)
         elif local == record_local:
             unread.append((local, f"Posten har fel namnrymd ({namespace or 'ingen'}) och kan inte läsas"))
         else:

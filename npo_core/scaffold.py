@@ -1,23 +1,27 @@
 """Scaffold an installable contract plugin from an official RIV-TA responder schema.
 
-`scaffold(name, schema, bundle, target)` reads the responder XSD (and the WSDL beside it)
-and writes a package that registers the contract and a view, round-trips demo data for the
-demo patients, and carries tests running `npo_core.conformance`: it passes them as
-generated. What a schema cannot say (the Swedish title, the engagement-index
-categorization, meaningful columns, realistic content) is marked TODO in the output.
+`scaffold(name, schema, bundle, target)` reads the responder XSD (and the WSDL beside it) and writes
+a package whose contract module is a *declaration* on npo's RIV-TA codec (`npo_core.riv`): a
+`PatientSummaryContract` subclass with the names, namespaces and elements of the contract, and the
+body's field spec derived from the schema, element by element (`riv.CV`, `riv.II`, ... where a type
+is the standard one). Beside it: a view, the two hooks, and tests running `npo_core.conformance`.
+It passes them as generated. What a schema cannot say (the Swedish title, the engagement-index
+categorization, the title and time a record shows, meaningful columns, realistic content) is TODO.
 
 How it reads a schema:
 
-- the request: each child of the request element becomes a line of `build_request` and
-  `parse_request`, chosen by its name and type (patient id, care units, care givers, date
-  filter, source system, has-more reference); any other *required* child gets a fixed
-  value the developer must review; optional ones are listed but not sent;
-- the response: the repeated complex child of the response element is a record. Its
-  content is kept as a generic tree (`detail["xml"]`), and the Record's fields (id, time,
-  care provider and unit, source system, author, title, ...) are read from paths found by
-  well-known RIV-TA element names (`ROLES` below);
-- demo data: a sample tree with every required element (and every element a role needs),
-  with values accepted by the element's simple type; demo records vary the role values.
+- the request: where it is the PatientSummary request (HSA-id strings, `patientId{id, type}`, a date
+  period), the declaration names its tags; otherwise (IIType ids, time stamps, a required element a
+  Query says nothing about) the package gets a request spec and the two methods that use it;
+- the answer: the repeated complex child of the response element is a record. Where it is
+  `{header: PatientSummaryHeaderType, body}`, the core reads it; where the domain's header differs in
+  a way the core's does not say (element order, elements it lacks or requires), the smallest fix is
+  written and marked TODO. Any other record (no PatientSummary header) is declared as one spec of
+  the whole record, and the Record's own fields (id, owner, time, ...) as key paths into it, found by
+  well-known RIV-TA element names (`ROLES` below); the package then says so in a TODO;
+- demo data: the core's generic records (`npo_core.demo.content.generated`) from the body spec. Where
+  the schema constrains a value they cannot guess (an enumeration, a pattern), or the record is not
+  PatientSummary-shaped, a small demo module corrects them, and the contract's `demo_content` names it.
 
 Needs only what npo already depends on (xmlschema, lxml, Jinja2).
 """
@@ -33,10 +37,12 @@ from pathlib import Path
 
 from lxml import etree
 
+from . import riv
 from .errors import NpoError
 
 TEMPLATES = Path(__file__).parent / "scaffold_templates"
 MAX_DEPTH = 12  # element nesting followed into a record; recursive types stop earlier
+XS = "{http://www.w3.org/2001/XMLSchema}"
 
 
 class ScaffoldError(NpoError):
@@ -50,7 +56,7 @@ class ScaffoldError(NpoError):
 class Node:
     """One element declaration in context: a path of local names from the record root."""
 
-    tag: str  # "prefix:local" ("local" in the responder namespace), as the generated code writes it
+    tag: str  # "prefix:local" ("local" in the responder namespace)
     local: str
     namespace: str
     path: str
@@ -58,8 +64,11 @@ class Node:
     max: int | None
     simple: object = None  # the xmlschema simple type of a leaf (None for complex elements)
     children: list["Node"] = field(default_factory=list)
-    choice: int | None = None  # members of one xs:choice share a number
+    choice: int | None = None  # members of one xs:choice share a number ...
+    branch: int = 0  # ... and those of one alternative a branch
     parent: "Node | None" = None
+    type_name: str | None = None  # the complex type's name, where it has one
+    recursive: bool = False  # a complex element not followed (its type contains itself)
 
     @property
     def is_leaf(self) -> bool:
@@ -76,7 +85,7 @@ class Node:
 
 
 class Prefixes:
-    """Namespace prefixes for the generated code: "" is the responder, then core, core2, ..."""
+    """Namespace prefixes: "" is the responder, then core, core2, ..."""
 
     def __init__(self, responder: str):
         self.by_ns = {responder: ""}
@@ -102,28 +111,28 @@ def _split(clark: str) -> tuple[str, str]:
     return "", clark
 
 
-def _particles(group, min_factor: int = 1, choice_counter: list | None = None, choice: int | None = None):
-    """(element declaration, effective minOccurs, choice id) in document order, groups flattened."""
+def _particles(group, min_factor: int = 1, counter: list | None = None, choice: int | None = None, branch: int = 0):
+    """(element declaration, effective minOccurs, choice id, branch) in document order, groups flattened."""
     from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
 
-    choice_counter = choice_counter if choice_counter is not None else [0]
+    counter = counter if counter is not None else [0]
     for item in group:
         if isinstance(item, XsdAnyElement):
             continue
         if isinstance(item, XsdElement):
-            yield item, (item.min_occurs if min_factor else 0), choice
+            yield item, (item.min_occurs if min_factor else 0), choice, branch
         elif isinstance(item, XsdGroup):
             factor = min_factor if item.min_occurs else 0
             if item.model == "choice":
-                choice_counter[0] += 1
-                number = choice_counter[0]
-                for sub in item:  # each branch of the choice
+                counter[0] += 1
+                number = counter[0]
+                for i, sub in enumerate(item):  # each alternative of the choice
                     if isinstance(sub, XsdElement):
-                        yield sub, (sub.min_occurs if factor else 0), number
+                        yield sub, (sub.min_occurs if factor else 0), number, i
                     elif isinstance(sub, XsdGroup):
-                        yield from _particles(sub, factor, choice_counter, number)
+                        yield from _particles(sub, factor, counter, number, i)
             else:
-                yield from _particles(item, factor, choice_counter, choice)
+                yield from _particles(item, factor, counter, choice, branch)
 
 
 def _children(xsd_type, parent: Node | None, prefixes: Prefixes, seen: tuple, depth: int) -> list[Node]:
@@ -133,18 +142,20 @@ def _children(xsd_type, parent: Node | None, prefixes: Prefixes, seen: tuple, de
     if content is None or getattr(content, "is_simple", lambda: False)() or not hasattr(content, "model"):
         return []
     out = []
-    counter = [0]
-    for decl, min_occurs, choice in _particles(content, 1, counter):
+    for decl, min_occurs, choice, branch in _particles(content, 1, [0]):
         ns, local = _split(decl.name)
         t = decl.type
         path = f"{parent.path}/{local}" if parent is not None and parent.path else local
-        node = Node(prefixes.tag(ns, local), local, ns, path, min_occurs, decl.max_occurs, choice=choice, parent=parent)
+        node = Node(prefixes.tag(ns, local), local, ns, path, min_occurs, decl.max_occurs, choice=choice,
+                    branch=branch, parent=parent, type_name=None if t.is_simple() else t.name)
         if t.is_simple():
             node.simple = t
         elif t.has_simple_content():
             node.simple = t.content
         elif t.name is None or t.name not in seen:  # no endless descent into recursive types
             node.children = _children(t, node, prefixes, seen + ((t.name,) if t.name else ()), depth + 1)
+        else:
+            node.recursive = True
         out.append(node)
     return out
 
@@ -198,6 +209,11 @@ def sample_value(node: Node) -> str:
         return values[0]
     if _fits(t, "true") and _fits(t, "false") and not _fits(t, "1.5"):  # xs:boolean
         return "true" if "approved" in node.local.lower() else "false"
+    bases = _bases(t)
+    if "base64Binary" in bases:
+        return base64.b64encode(TEXT.encode()).decode()
+    if "anyURI" in bases:
+        return "https://example.org/"
     for value in _candidates(node.local):
         if _fits(t, value):
             return value
@@ -209,6 +225,35 @@ def _fits(t, value: str) -> bool:
         return bool(t.is_valid(value))
     except Exception:  # noqa: BLE001 - an odd facet: the value simply does not fit
         return False
+
+
+def _bases(t) -> set[str]:
+    names = set()
+    while t is not None:
+        if getattr(t, "name", None):
+            names.add(t.name.removeprefix(XS))
+        t = getattr(t, "base_type", None)
+    return names
+
+
+INTEGERS = {"integer", "int", "long", "short", "byte", "nonNegativeInteger", "positiveInteger",
+            "unsignedInt", "unsignedLong", "unsignedShort", "nonPositiveInteger", "negativeInteger"}
+
+
+def leaf_kind(node: Node) -> str:
+    """The spec kind of a leaf: bool, int, num, ts (a RIV-TA time stamp) or str."""
+    t, bases = node.simple, _bases(node.simple)
+    if getattr(t, "enumeration", None):
+        return "str"
+    if "boolean" in bases:
+        return "bool"
+    if bases & INTEGERS:
+        return "int"
+    if bases & {"decimal", "double", "float"}:
+        return "num"
+    if _fits(t, STAMP) and not _fits(t, DAY) and not _fits(t, TEXT):
+        return "ts"
+    return "str"
 
 
 # -- roles: which Record field comes from which path ------------------------------------------------
@@ -285,49 +330,6 @@ def _accepts(node: Node, value: str | None) -> bool:
         return False
 
 
-def _sibling(record: list[Node], path: str, local: str) -> str | None:
-    """The path of a sibling leaf (the `root` beside an `extension`)."""
-    if "/" not in path:
-        return None
-    candidate = path.rsplit("/", 1)[0] + "/" + local
-    node = record_find(record, candidate)
-    return candidate if node is not None and node.is_leaf else None
-
-
-def sample_tree(nodes: list[Node], needed: set[str]) -> list:
-    """Every required element, every element on a needed path, never an empty complex element."""
-    out = []
-    chosen: dict[int, str] = {}  # choice group -> the branch taken
-    for n in nodes:
-        if n.choice is not None:
-            on_path = [m for m in nodes if m.choice == n.choice and any(p == m.path or p.startswith(m.path + "/")
-                                                                       for p in needed)]
-            branch = (on_path or [m for m in nodes if m.choice == n.choice])[0].path
-            chosen.setdefault(n.choice, branch)
-            if chosen[n.choice] != n.path or not (n.min or on_path or _any_required_choice(nodes, n.choice)):
-                continue
-        elif not (n.min or any(p == n.path or p.startswith(n.path + "/") for p in needed)):
-            continue
-        out.append([n.tag, _value(n, needed)])
-    return out
-
-
-def _any_required_choice(nodes: list[Node], number: int) -> bool:
-    return all(m.min for m in nodes if m.choice == number)
-
-
-def _value(n: Node, needed: set[str]):
-    if n.is_leaf:
-        return sample_value(n)
-    inner = sample_tree(n.children, needed)
-    if not inner:  # nothing required inside: one optional child, simple ones first
-        options = [c for c in n.children if c.is_leaf] or n.children
-        if not options:
-            raise ScaffoldError(f"{n.path} has no content the scaffold can fill.")
-        inner = [[options[0].tag, _value(options[0], needed)]]
-    return inner
-
-
 def record_find(record: list[Node], path: str) -> Node | None:
     return next((n for top in record for n in top.walk() if n.path == path), None)
 
@@ -353,9 +355,10 @@ class RequestField:
     repeated: bool
     required: bool
     sub: dict = field(default_factory=dict)  # child tags (id/type, root/extension, start/end)
-    value: object = None  # fixed: the sample value or subtree
+    value: object = None  # fixed: the sample value
     date_format: str | None = None  # period: "date" or "timestamp"
     local: str = ""
+    key: str = ""  # its key in the request spec
 
 
 UNIT_NAMES = {"careunithsaid", "careunitid", "careunit"}
@@ -378,7 +381,7 @@ def classify_request(nodes: list[Node]) -> list[RequestField]:
     for n in nodes:
         low = n.local.lower()
         kids = _child_tags(n)
-        f = RequestField(n.tag, "optional", n.repeated, bool(n.min), local=n.local)
+        f = RequestField(n.tag, "optional", n.repeated, bool(n.min), local=n.local, key=_snake(n.local))
         if low == "patientid" and {"id", "type"} <= kids.keys():
             f.kind, f.sub = "patient_person", _ordered(n, "id", "type")
         elif low == "patientid" and {"root", "extension"} <= kids.keys():
@@ -404,11 +407,239 @@ def classify_request(nodes: list[Node]) -> list[RequestField]:
                             "the scaffold only knows patient-centred information contracts.")
     for f, n in fields:
         if f.kind == "optional" and n.min:  # required, and nothing in a Query says what it is
-            f.kind, f.value = "fixed", _value(n, set())
+            f.kind, f.value = "fixed", sample_value(n) if n.is_leaf else None
+            if f.value is None:
+                raise ScaffoldError(f"The request requires {n.local}, which the scaffold cannot fill.")
     return [f for f, _ in fields]
 
 
-# -- the files ------------------------------------------------------------------------------
+# -- field specs -------------------------------------------------------------------------------
+
+STANDARD = {"CV": riv.CV, "II": riv.II, "PQ": riv.PQ, "INTERVAL_PQ": riv.INTERVAL_PQ, "PERIOD": riv.PERIOD,
+            "ORG_UNIT": riv.ORG_UNIT, "PERSON": riv.PERSON}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+@dataclass
+class Spec:
+    """A field spec as the package writes it: entries of (element, key, kind, repeated, node)."""
+
+    entries: list
+    type_name: str | None = None
+    name: str = ""  # its constant in the package ("riv.CV" for a standard one; "" inline)
+
+    def runtime(self) -> tuple:
+        return tuple((e, k, [kind.runtime() if isinstance(kind, Spec) else kind] if many
+                      else kind.runtime() if isinstance(kind, Spec) else kind) for e, k, kind, many, _n in self.entries)
+
+
+class SpecWriter:
+    """The specs of one package: named types become module constants, standard ones riv's."""
+
+    def __init__(self, core_ns: str, responder_ns: str = ""):
+        self.core_ns, self.responder_ns = core_ns, responder_ns
+        self.constants: dict[str, Spec] = {}  # name -> spec, in the order they are first needed
+        self.by_content: dict[str, str] = {}
+        self.keypaths: dict[str, str] = {}  # node path ("a/b") -> key path ("a.b")
+        self.skipped: list[str] = []  # recursive elements not mapped
+        self.namespaces: dict[str, str] = {}  # other namespaces than the core's -> their constants
+
+    def spec(self, nodes: list[Node], keyprefix: str = "", element_keys: bool = False,
+             paths: dict | None = None) -> Spec:
+        paths = self.keypaths if paths is None else paths
+        entries, used = [], set()
+        for n in nodes:
+            if n.recursive or (not n.is_leaf and not n.children):
+                self.skipped.append(n.path)
+                continue
+            element = n.local if n.namespace == self.core_ns else f"{{{n.namespace}}}{n.local}"
+            if n.namespace not in (self.core_ns, self.responder_ns):
+                self.namespace(n.namespace)
+            key = n.local if element_keys else _snake(n.local)
+            if not keyprefix and key in ("header", "unreadable"):  # a detail's own keys (riv.Detail)
+                key = f"{key}_"
+            while key in used:
+                key += "_"
+            used.add(key)
+            path = f"{keyprefix}.{key}" if keyprefix else key
+            paths[n.path] = path
+            if n.is_leaf:
+                kind = leaf_kind(n)
+            else:
+                names = {c.local for c in n.children}
+                standard_like = any(names <= {e for e, _k, _t in s} for s in STANDARD.values())
+                kind = self._named(self.spec(n.children, path, standard_like, paths), n)
+            entries.append((element, key, kind, n.repeated, n))
+        return Spec(entries)
+
+    def _named(self, spec: Spec, node: Node) -> Spec:
+        content = spec.runtime()
+        key = repr(content)
+        for name, standard in STANDARD.items():
+            if content == standard:
+                spec.name = f"riv.{name}"
+                return spec
+        if node.type_name:
+            if key in self.by_content:
+                spec.name = self.by_content[key]
+                return spec
+            base = _snake(_split(node.type_name)[1].removesuffix("Type")).upper() or "TYPE"
+            name, n = base, 1
+            while name in self.constants or name in ("CORE", "TITLE", "SLUG", "CATEGORIZATION", "REQUEST", "RIV"):
+                n += 1
+                name = f"{base}_{n}"
+            spec.name, spec.type_name = name, node.type_name
+            self.constants[name] = spec
+            self.by_content[key] = name
+        return spec
+
+    # -- as Python source ----------------------------------------------------------------------
+    def kind_source(self, kind, many: bool, indent: int) -> str:
+        text = f'"{kind}"' if isinstance(kind, str) else kind.name or self.source(kind, indent)
+        return f"[{text}]" if many else text
+
+    def entry_source(self, entry, indent: int) -> str:
+        element, key, kind, many, _n = entry
+        if element.startswith("{"):  # another namespace than the core's (an extension schema's)
+            ns, local = _split(element)
+            element = 'f"{{{' + self.namespace(ns) + '}}}' + local + '"'
+        else:
+            element = _flat(element)
+        return f"({element}, {_flat(key)}, {self.kind_source(kind, many, indent)})"
+
+    def namespace(self, ns: str) -> str:
+        """The module constant of another namespace the specs use: EXT, EXT2, ..."""
+        if ns not in self.namespaces:
+            self.namespaces[ns] = "EXT" if not self.namespaces else f"EXT{len(self.namespaces) + 1}"
+        return self.namespaces[ns]
+
+    def source(self, spec: Spec, indent: int = 0) -> str:
+        items = [self.entry_source(e, indent + 4) for e in spec.entries]
+        flat = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        if len(flat) + indent <= 96 and "\n" not in flat:
+            return flat
+        pad = " " * (indent + 4)
+        return "(\n" + "".join(f"{pad}{self.entry_source(e, indent + 4)},\n" for e in spec.entries) + " " * indent + ")"
+
+    def constants_source(self) -> str:
+        """Every named type, each after the types it uses."""
+        done: list[str] = []
+
+        def visit(spec: Spec):
+            for _e, _k, kind, _m, _n in spec.entries:
+                if isinstance(kind, Spec):
+                    visit(kind)
+            if spec.name in self.constants and spec.name not in done:
+                done.append(spec.name)
+
+        for spec in list(self.constants.values()):
+            visit(spec)
+        lines = []
+        for name in done:
+            spec, comment = self.constants[name], f"  # {_split(self.constants[name].type_name)[1]}"
+            text = f"{name} = {self.source(spec)}"
+            if "\n" not in text and len(text) > 110:  # wrapped: the first line is longer than the source thinks
+                pad = " " * 4
+                text = f"{name} = (\n" + "".join(f"{pad}{self.entry_source(e, 4)},\n" for e in spec.entries) + ")"
+            lines.append(text + comment if len(text.splitlines()[-1] + comment) <= 110 else text)
+        return "\n".join(lines)
+
+
+# -- what the core's generic demo records need -----------------------------------------------------
+
+GENERATED_COUNTS = (1, 40)  # the core's generated records are numbered 1..40 (npo_core.demo.content)
+
+
+def demo_fixes(spec: Spec) -> tuple[dict, list[str]]:
+    """({key path: value}, [key paths to leave out]): where the core's placeholder values are not what the
+    schema accepts (an enumeration, a pattern, a range), a value it accepts; the other alternatives of a
+    choice, left out."""
+    values: dict = {}
+    leave_out: list[str] = []
+
+    def walk(s: Spec, prefix: str):
+        chosen: dict[int, int] = {}
+        for _e, key, kind, _many, n in s.entries:
+            path = f"{prefix}.{key}" if prefix else key
+            if n.choice is not None:
+                if chosen.setdefault(n.choice, n.branch) != n.branch:
+                    leave_out.append(path)
+                    continue
+            if isinstance(kind, Spec):
+                walk(kind, path)
+                continue
+            placeholders = {"str": [f"Exempel {key} {i}" for i in GENERATED_COUNTS], "ts": [STAMP],
+                            "int": [str(i) for i in GENERATED_COUNTS], "num": [f"{float(i)}" for i in GENERATED_COUNTS],
+                            "bool": ["true", "false"]}[kind]
+            if not all(_fits(n.simple, v) for v in placeholders):
+                sample = sample_value(n)
+                values[path] = {"int": int, "num": float, "bool": lambda v: v == "true"}.get(kind, str)(sample)
+
+    walk(spec, "")
+    return values, leave_out
+
+
+# -- the PatientSummary header, as the core writes it --------------------------------------------
+
+# What npo_core.riv.header.render_header writes, in its order (the source tag as the contract names it).
+CORE_HEADER = ["documentId", "sourceSystemHSAId", "documentTitle", "documentTime", "patientId",
+               "accountableHealthcareProfessional", "legalAuthenticator", "approvedForPatient", "careContactId",
+               "nullified", "nullifiedReason"]
+PROFESSIONAL = ["authorTime", "healthcareProfessionalHSAId", "healthcareProfessionalName",
+                "healthcareProfessionalRoleCode", "healthcareProfessionalOrgUnit", "healthcareProfessionalCareUnitHSAId",
+                "healthcareProfessionalCareGiverHSAId"]
+SIGNED = {"signatureTime": "time", "legalAuthenticatorHSAId": "hsa_id", "legalAuthenticatorName": "name"}
+DEMO_HEADER = {"documentTitle": "document_title", "documentTime": "document_time",
+               "legalAuthenticator": "signature", "careContactId": "care_contact_id"}
+
+
+@dataclass
+class HeaderFit:
+    """How a domain's PatientSummaryHeaderType differs from what the core writes."""
+
+    source_tag: str = "sourceSystemHSAId"
+    nullifies: bool = True
+    contact_last: bool = False  # careContactId after nullified and nullifiedReason
+    lacks: list[str] = field(default_factory=list)  # detail["header"] keys the schema has no element for
+    lacks_signed: list[str] = field(default_factory=list)  # signature keys the schema has no element for
+    org_unit_required: bool = False
+    required_owner: list[str] = field(default_factory=list)  # owner elements the schema requires
+    unread: list[str] = field(default_factory=list)  # header elements the core does not read
+
+
+def header_fit(header: Node) -> HeaderFit | None:
+    """None where the record's header is not a PatientSummaryHeaderType the core reads."""
+    kids = {c.local: c for c in header.children}
+    if not {"documentId", "patientId", "accountableHealthcareProfessional", "approvedForPatient"} <= kids.keys():
+        return None
+    if {c.local for c in kids["patientId"].children} != {"id", "type"}:
+        return None
+    fit = HeaderFit()
+    fit.source_tag = next((k for k in kids if k.lower() == "sourcesystemhsaid"), "sourceSystemHSAId")
+    known = set(CORE_HEADER) | {fit.source_tag}
+    fit.unread = [f"{header.local}/{k}" for k in kids if k not in known]
+    fit.nullifies = "nullified" in kids
+    order = [k for k in kids]
+    if "careContactId" in kids and "nullified" in kids and order.index("careContactId") > order.index("nullified"):
+        fit.contact_last = True
+    fit.lacks = [key for local, key in DEMO_HEADER.items() if local not in kids]
+    prof = {c.local: c for c in kids["accountableHealthcareProfessional"].children}
+    fit.unread += [f"{header.local}/accountableHealthcareProfessional/{k}" for k in prof if k not in PROFESSIONAL]
+    if "healthcareProfessionalOrgUnit" in prof and prof["healthcareProfessionalOrgUnit"].min:
+        fit.org_unit_required = True
+    fit.required_owner = [k for k in ("healthcareProfessionalCareUnitHSAId", "healthcareProfessionalCareGiverHSAId")
+                          if k in prof and prof[k].min]
+    if "legalAuthenticator" in kids:
+        signed = {c.local for c in kids["legalAuthenticator"].children}
+        fit.lacks_signed = [key for local, key in SIGNED.items() if local not in signed]
+        fit.unread += [f"{header.local}/legalAuthenticator/{k}" for k in signed if k not in SIGNED]
+    return fit
+
+
+# -- the plan --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -420,23 +651,16 @@ class Plan:
     major: int
     service_domain: str
     responder_ns: str
+    core_ns: str
     schema: str
     wsdl: str
     soap_action: str
     standard_soap_action: bool
-    ns: dict[str, str]
     request: list[RequestField]
     record_tag: str
-    record_element: str  # its local name: the core accounts for every other child of an answer
-    response: list  # [tag, None] for the records, [tag, sample] for the rest
-    result_code: str | None
-    result_message: str | None
-    has_more: str | None
+    record_element: str
     roles: dict[str, str]
     times: list[str]
-    fill: dict[str, list[str]]
-    without_owner: list[list[str]]  # [how, path]: how is "drop" or "blank"
-    sample: list
     title: str
     categorization: str
     slug: str
@@ -445,12 +669,56 @@ class Plan:
     entry_point: str
     class_name: str
     bundle: str
+    writer: SpecWriter
+    body: Spec  # the body (PatientSummary shape) or the whole record (any other)
+    header: HeaderFit | None  # None: the record is not PatientSummary-shaped
+    header_element: str | None
+    body_element: str | None
+    request_declared: bool  # the core's PatientSummary request fits
+    tags: dict[str, str]  # the declaration's request tags, where not the core's defaults
+    has_result: bool
+    schema_path_default: bool
+    core_ns_default: bool
+    request_spec: Spec | None = None
+    request_keys: dict[str, str] = field(default_factory=dict)  # request element -> its key
+    fields: dict[str, str] = field(default_factory=dict)  # Record field -> key path (no PatientSummary header)
+    owner_drops: dict[str, str] = field(default_factory=dict)  # owner field -> key path left out for Egon
+    keep_owner: list[str] = field(default_factory=list)  # owner fields the schema requires
+    time_from: list[str] = field(default_factory=list)
+    envelope: list = field(default_factory=list)  # [(element, key, Spec, sample)] of the answer's other children
+    has_more: bool = False
+    values: dict = field(default_factory=dict)  # demo: {key path: value}
+    leave_out: list[str] = field(default_factory=list)
+    todos: list[str] = field(default_factory=list)
     optional_request: list[str] = field(default_factory=list)
-    old_births: bool = True  # the schema accepts a birth date before 1900
 
+    @property
+    def patient_summary(self) -> bool:
+        return self.header is not None
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    @property
+    def demo_module(self) -> bool:
+        h = self.header
+        return bool(not self.patient_summary or self.values or self.leave_out or h.lacks or h.lacks_signed
+                    or h.org_unit_required or h.required_owner)
+
+    @property
+    def imports(self) -> str:
+        """What the contract module takes from npo_core."""
+        names = {"InformationView", "hookimpl", "riv"}
+        if not self.patient_summary:
+            names |= {"Answer", "Query", "Record", "parse_timestamp"}
+        elif self.header.contact_last or self.header.required_owner:
+            names |= {"Query", "Record"}
+        if not self.request_declared:
+            names |= {"HSA_ID_OID", "PatientId", "Query", "parse_timestamp"}
+        return ", ".join(sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n)))
+
+    @property
+    def coded(self) -> list[str]:
+        """Top-level CV fields of the body: the view's code columns."""
+        return [key for _e, key, kind, many, _n in self.body.entries
+                if isinstance(kind, Spec) and not many and {e for e, *_ in kind.entries} >= {"code", "codeSystem"}]
 
 
 def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, categorization: str | None = None,
@@ -497,8 +765,8 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     if record_node is None:
         raise ScaffoldError(f"{name}Response has no repeated complex element to read records from: the scaffold "
                             "knows information contracts, which answer with a list of records.")
-    # Paths inside a record start at the record's children.
     record = record_node.children
+    core_ns = next((n.namespace for n in record), responder_ns)
     for top in record:
         top.parent = None
     _rebase(record, "")
@@ -507,63 +775,131 @@ def plan(name: str, schema: str, bundle: Path, *, title: str | None = None, cate
     if "patient_id" not in roles:
         roles.pop("patient_root", None)
 
-    fill: dict[str, list[str]] = {role: [p] for role, p in roles.items() if role not in ("approved", "nullified")}
-    if times:
-        fill["time"] = times
-    hsa_roots = [r for r in (_sibling(record, roles[k], "root") for k in ("care_unit_id", "care_provider_id",
-                                                                          "source_system", "author_id")
-                             if k in roles and roles[k].endswith("/extension")) if r]
-    if hsa_roots:
-        fill["hsa_root"] = hsa_roots
-    # Linda Johansson was born in 1899; some DateTypes only accept 19xx and 20xx.
-    birth_node = record_find(record, roles["birth_date"]) if "birth_date" in roles else None
-    old_births = birth_node is None or _accepts(birth_node, "18990802")
-    needed = {p for paths in fill.values() for p in paths}
-    sample = sample_tree(record, needed)
-    points = []
-    for role in ("care_unit_id", "care_provider_id"):
-        if role in roles:
-            point = drop_point(record, roles[role])
-            if point not in points:
-                points.append(point)
-    if not points:
-        raise ScaffoldError("No care unit or care provider element found in a record: npo needs one to apply PDL.")
-    # Leaving out an optional element is better than an empty value; one missing owner is enough.
-    without_owner = [list(p) for p in points if p[0] == "drop"] or [list(p) for p in points]
-
-    response = []
-    result_code = result_message = has_more = None
-    for n in response_nodes:
-        kids = {c.local for c in n.children}
-        if n.local == "hasMore" and {"logicalAddress", "reference"} <= kids:
-            has_more = n.tag
-        if n is record_node:
-            response.append([n.tag, None])
-        elif n.min or {"resultCode", "ResultCode"} & kids:  # an optional result is still worth sending
-            response.append([n.tag, _value(n, set())])
-        if not n.is_leaf and n is not record_node:
-            kids = {c.local: c for c in n.children}
-            for local in ("resultCode", "ResultCode"):
-                if local in kids:
-                    result_code = f"{n.local}/{local}"
-            for local in ("message", "resultText", "comment"):
-                if local in kids and result_message is None:
-                    result_message = f"{n.local}/{local}"
-
     snake = _snake(name)
-    return Plan(
+    title = title or name.removeprefix("Get")
+    writer = SpecWriter(core_ns, responder_ns)
+    todos: list[str] = []
+
+    # The record: a PatientSummary header and a body, or anything else.
+    header_node = next((n for n in record if n.local.endswith("Header") and not n.is_leaf), None)
+    body_node = next((n for n in record if n.local.endswith("Body") and not n.is_leaf), None)
+    fit = header_fit(header_node) if header_node is not None and body_node is not None else None
+    if fit is not None and {n.local for n in record} - {header_node.local, body_node.local}:
+        fit = None  # a record with more than a header and a body
+    result = next((n for n in response_nodes if n.local == "result"), None)
+    foreign_result = result is not None and result.namespace != responder_ns
+    if foreign_result and fit is not None:
+        if result.min:
+            fit = None  # the core writes a result in the responder's namespace only
+        else:
+            todos.append(f"The answer's result is in {result.namespace}, which the core's render_result does not "
+                         "write: the demo answers leave the (optional) result out.")
+    fields: dict[str, str] = {}
+    owner_drops: dict[str, str] = {}
+    keep_owner: list[str] = []
+    time_from: list[str] = []
+    if fit is not None:
+        _rebase(body_node.children, "")
+        body = writer.spec(body_node.children)
+        if fit.unread:
+            todos.append(f"npo_core.riv's header does not read {', '.join(fit.unread)}: tell npo, or read it here.")
+        if fit.contact_last:
+            todos.append("This domain's header puts careContactId after nullified and nullifiedReason: "
+                         "render_response moves it (npo_core.riv's header writes it before).")
+        if fit.required_owner:
+            todos.append(f"The header requires {', '.join(fit.required_owner)}: render_response writes them empty "
+                         "for a record without an owner (npo_core.riv's header leaves them out).")
+    else:
+        body = writer.spec(record)
+        shape = ", ".join(n.local for n in record)
+        todos.append(f"The answer is not PatientSummary-shaped (each {record_node.local} is {{{shape}}}, no "
+                     "PatientSummaryHeaderType): the record is declared as one spec, the Record's fields as key "
+                     "paths into it (`fields`), and parse_response/render_response below read and write it. "
+                     "Check the paths.")
+        fields = {role: writer.keypaths[p] for role, p in roles.items()
+                  if role in ("id", "source_system", "patient_id", "patient_root", "care_unit_id", "care_provider_id",
+                              "author", "approved", "nullified", "title") and p in writer.keypaths}
+        for role in ("care_unit_id", "care_provider_id"):
+            if role in roles:
+                how, where = drop_point(record, roles[role])
+                if how == "drop":
+                    owner_drops[role] = writer.keypaths[where]
+                else:  # required: Egon's record without an owner lacks only the other one
+                    keep_owner.append(role)
+        if not owner_drops:
+            raise ScaffoldError("No optional care unit or care provider element found in a record: npo needs one to "
+                                "apply PDL, and the demo a record without it.")
+        time_from = [writer.keypaths[p] for p in times[:1] if p in writer.keypaths]
+        if not time_from:
+            raise ScaffoldError("No time stamp found in a record (documentTime, registrationTime, timestamp, ...): "
+                                "npo needs one to date a record and compare it with blocks.")
+    if writer.skipped:
+        todos.append(f"Recursive elements not mapped: {', '.join(writer.skipped)}.")
+
+    # The request: the core's PatientSummary request, or a spec of its own.
+    kinds = {f.kind for f in request}
+    request_declared = fit is not None and kinds <= {"patient_person", "units", "providers", "period", "source",
+                                                     "optional"} and all(
+        f.date_format == "date" for f in request if f.kind == "period")
+    tags: dict[str, str] = {}
+    if request_declared:
+        defaults = {"units": ("unit_tag", "careUnitHSAId"), "providers": ("giver_tag", None),
+                    "period": ("period_tag", "timePeriod"), "source": ("source_tag", "sourceSystemHSAId")}
+        for f in request:
+            if f.kind in defaults and f.local != defaults[f.kind][1]:
+                tags[defaults[f.kind][0]] = f.local
+        if fit.source_tag != "sourceSystemHSAId":
+            tags["header_source_tag"] = fit.source_tag
+    else:
+        todos.append("The request is not the PatientSummary one (" + ", ".join(
+            f"{f.local}: {f.kind}" for f in request if f.kind not in ("optional",)) +
+            "): build_request and parse_request below write and read it with REQUEST.")
+    request_keys: dict[str, str] = {}
+    request_spec = None
+    if not request_declared:
+        request_spec = writer.spec(request_nodes, paths=request_keys)
+        for f in request:
+            f.key = request_keys.get(f.local, f.key)
+        # the request's own elements are in the responder namespace: the template qualifies them
+        request_spec.entries = [(n.local, k, kind, many, n) for _e, k, kind, many, n in request_spec.entries]
+    optional = [f.local for f in request if f.kind == "optional"]
+
+    # The rest of the answer: its result (and hasMore), written as the schema has them.
+    envelope, has_result, has_more = [], False, False
+    for n in response_nodes:
+        if n is record_node:
+            continue
+        if n.local == "hasMore":
+            has_more = True
+        if n.local == "result":
+            has_result = not (foreign_result and fit is not None)
+        if fit is None and (n.min or n.local == "result"):  # an optional result is still worth sending
+            keys: dict[str, str] = {}
+            spec = writer._named(writer.spec(n.children, paths=keys), n)
+            envelope.append((n.local, spec, {keys[c.path]: sample_value(c) for c in n.children if c.is_leaf and c.min}))
+
+    values, leave_out = demo_fixes(body)
+    p = Plan(
         name=name, version=version, major=major, service_domain=service_domain, responder_ns=responder_ns,
-        schema=Path(schema).as_posix(), wsdl=wsdl, soap_action=soap_action,
-        standard_soap_action=soap_action == standard, ns=prefixes.mapping(), request=request,
-        record_tag=record_node.tag, record_element=record_node.local, response=response, result_code=result_code, result_message=result_message,
-        has_more=has_more, roles=roles, times=times, fill=fill, without_owner=without_owner, sample=sample,
-        title=title or name.removeprefix("Get"),
+        core_ns=core_ns, schema=Path(schema).as_posix(), wsdl=wsdl, soap_action=soap_action,
+        standard_soap_action=soap_action == standard, request=request, record_tag=record_node.tag,
+        record_element=record_node.local, roles=roles, times=times, title=title,
         categorization=categorization or "x-" + snake.removeprefix("get_").replace("_", "-"),
         slug=slug or snake.removeprefix("get_").replace("_", "-"),
         dist=f"npo-{snake.replace('_', '-')}-{major}", module=f"npo_{snake}_{major}",
-        entry_point=f"npo_{snake}_{major}", class_name=name, bundle=str(bundle),
-        optional_request=[f.local for f in request if f.kind == "optional"], old_births=old_births,
+        entry_point=f"npo_{snake}_{major}", class_name=name, bundle=str(bundle), writer=writer, body=body,
+        header=fit, header_element=header_node.local if fit else None, body_element=body_node.local if fit else None,
+        request_declared=request_declared, tags=tags, has_result=has_result,
+        schema_path_default=Path(schema).as_posix() == _default_schema(service_domain, name, version),
+        core_ns_default=core_ns == f"urn:riv:{service_domain}:{major}", fields=fields, owner_drops=owner_drops, keep_owner=keep_owner,
+        request_spec=request_spec, request_keys=request_keys, time_from=time_from, envelope=envelope, has_more=has_more, values=values, leave_out=leave_out, todos=todos,
+        optional_request=optional,
     )
+    return p
+
+
+def _default_schema(service_domain: str, name: str, version: str) -> str:
+    return f"{service_domain.replace(':', '_')}/interactions/{name}Interaction/{name}Responder_{version}.xsd"
 
 
 def _rebase(nodes: list[Node], prefix: str) -> None:
@@ -582,6 +918,9 @@ def _wsdl(xsd: Path, name: str, version: str) -> Path:
     return found[0]
 
 
+# -- the files ------------------------------------------------------------------------------
+
+
 def scaffold(name: str, schema: str, bundle: Path, target: Path, *, title: str | None = None,
              categorization: str | None = None, slug: str | None = None) -> Path:
     """Write an installable plugin package for contract NAME into TARGET; return its directory.
@@ -598,22 +937,39 @@ def scaffold(name: str, schema: str, bundle: Path, target: Path, *, title: str |
         raise ScaffoldError(f"{out} exists and is not empty.")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["py"] = _py
+    env.filters["py"] = _pretty
     env.filters["const"] = lambda local: _snake(local).upper()
     env.filters["path"] = _path_literal
+    env.filters["spec"] = lambda spec, indent=0: spec.name or p.writer.source(spec, indent)
+    env.filters["wrap"] = _wrap
+    env.filters["tuple"] = tuple
     files = {
         "pyproject.toml": "pyproject.toml.j2",
         "README.md": "README.md.j2",
         f"{p.module}/__init__.py": "plugin.py.j2",
-        f"{p.module}/xmltree.py": "xmltree.py.j2",
         "tests/conftest.py": "conftest.py.j2",
         f"tests/test_{_snake(p.name)}.py": "test_plugin.py.j2",
     }
+    if p.demo_module:
+        files[f"{p.module}/demo.py"] = "demo.py.j2"
     for relative, template in files.items():
         dest = out / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(env.get_template(template).render(p=p), encoding="utf-8")
     return out
+
+
+def _wrap(text: str, indent: int = 0, width: int = 100) -> str:
+    """A comment's text in lines of at most `width`, each after `indent` spaces and "# "."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width - indent - 2:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return ("\n" + " " * indent).join(f"# {x}" for x in lines)
 
 
 def _path_literal(path: str, attribute: str) -> str:
@@ -623,11 +979,6 @@ def _path_literal(path: str, attribute: str) -> str:
     folder, name = path.rsplit("/", 1)
     hanging = " " * (4 + len(f"{attribute} = ("))
     return f"({_flat(folder + '/')}\n{hanging}{_flat(name)})"
-
-
-def _py(value, indent: int = 0) -> str:
-    """A Python literal for nested lists/dicts of strings, wrapped to stay readable."""
-    return _pretty(value, indent)
 
 
 def _flat(value) -> str:
@@ -642,7 +993,8 @@ def _flat(value) -> str:
     return repr(value)
 
 
-def _pretty(value, indent: int) -> str:
+def _pretty(value, indent: int = 0) -> str:
+    """A Python literal for nested lists/dicts of strings, wrapped to stay readable."""
     flat = _flat(value)
     if len(flat) + indent <= 100 or not isinstance(value, (list, tuple, dict)) or not value:
         return flat
@@ -650,8 +1002,5 @@ def _pretty(value, indent: int) -> str:
     if isinstance(value, dict):
         items = [f"{pad}{_flat(k)}: {_pretty(v, indent + 4)}," for k, v in value.items()]
         return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
-    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], list)):  # [tag, children]: keep the tag on the opening line
-        return f"[{_flat(value[0])}, {_pretty(value[1], indent)}]"
     items = [f"{pad}{_pretty(v, indent + 4)}," for v in value]
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"

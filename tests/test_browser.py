@@ -285,7 +285,7 @@ def test_ej_behorig_without_a_care_assignment(page):
 
 def test_hostile_producer_text_is_shown_as_text_and_never_runs(page):
     """Linda's data carries script tags, event handlers and a javascript: link in a diagnosis."""
-    from npo_plugins.contracts.get_diagnosis import HOSTILE
+    from npo_core.demo.content.get_diagnosis import HOSTILE
 
     log_in(page)
     open_patient(page, "189908029805")

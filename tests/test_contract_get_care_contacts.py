@@ -63,12 +63,16 @@ def test_one_contact_has_one_id_through_both_majors_in_each_majors_codes():
     two, three = records(V2), records(V3)
     assert [r.id for r in two] == [r.id for r in three]
     for a, b in zip(two, three):
-        assert (a.time, a.care_unit_id, a.author, a.nullified, a.detail["reason"]) == (
-            b.time, b.care_unit_id, b.author, b.nullified, b.detail["reason"])
-    visit = next(i for i, r in enumerate(three) if r.detail["type"] and r.detail["type"].get("code") == "1")
-    assert two[visit].detail["type"] == {"code": "3", "displayName": "Vårdtillfälle"}  # 2.0 enum
+        assert (a.time, a.care_unit_id, a.author, a.nullified, a.detail.get("reason")) == (
+            b.time, b.care_unit_id, b.author, b.nullified, b.detail.get("reason"))
+        assert a.detail.get("period") == b.detail.get("period") and a.detail.get("unit") == b.detail.get("unit")
+    visit = next(i for i, r in enumerate(three) if r.detail.get("type", {}).get("code") == "1")
+    assert two[visit].detail["type"] == "3" and two[visit].title == "Vårdtillfälle"  # 2.0 enum, its text
     assert three[visit].detail["type"] == {"code": "1", "codeSystem": "1.2.752.129.2.2.2.25",
                                            "displayName": "Slutenvårdstillfälle"}  # KV Kontakttyp
+    assert three[visit].title == "Slutenvårdstillfälle"
+    for contract, recs in ((V2, two), (V3, three)):  # the title is derived again from the codes on the wire
+        assert [(r.id, r.title) for r in roundtrip(contract, recs).records] == [(r.id, r.title) for r in recs]
 
 
 def test_a_nullified_contact_is_nullified_in_the_2_header_and_by_the_3_status():
@@ -87,12 +91,12 @@ def test_egon_has_the_variants():
     for contract in (V2, V3):
         recs = records(contract)
         assert any(not r.has_owner and r.author for r in recs)  # an author's unit, but no PDL unit/provider
-        assert any(r.detail["end"] is None and r.time.date() > DEMO_TODAY for r in recs)  # booked
-        assert any(r.detail["end"] is None and r.time.date() < DEMO_TODAY for r in recs)  # ongoing
-        assert any(r.detail["type"] is None and r.detail["status"] is None and not r.approved_for_patient
+        assert any("end" not in r.detail["period"] and r.time.date() > DEMO_TODAY for r in recs)  # booked
+        assert any("end" not in r.detail["period"] and r.time.date() < DEMO_TODAY for r in recs)  # ongoing
+        assert any("type" not in r.detail and "status" not in r.detail and not r.approved_for_patient
                    for r in recs)
         assert any(r.block_time != r.time for r in recs)  # registered before it happens
-    assert any(r.detail["patient"] for r in records(V3)) and not any(r.detail["patient"] for r in records(V2))
+    assert any(r.detail.get("patient") for r in records(V3)) and not any(r.detail.get("patient") for r in records(V2))
 
 
 def test_harry_has_two_to_five_contacts_per_source_over_units_and_years():
@@ -107,23 +111,24 @@ def test_linda_has_thousands_of_contacts_and_markup_stays_text(schemas):
     counts = {p[4][0]: len(records(V3, LINDA, p[4][0])) for p in PROVIDERS}
     assert counts[TKC] == 2000 and all(n == 300 for a, n in counts.items() if a != TKC)
     view = collect(make_plugin_manager()).views["kontakter"]
-    odd = next(r for r in roundtrip(V3, records(V3, LINDA)).records if "<script>" in (r.detail["reason"] or ""))
+    odd = next(r for r in roundtrip(V3, records(V3, LINDA)).records if "<script>" in r.detail.get("reason", ""))
     reason = dict((h, f(odd)) for h, f in view.columns)["Orsak"]
     assert "<script>" in reason and not isinstance(reason, Markup)  # the template escapes it
 
 
 def test_the_period_filter_keeps_contacts_that_overlap_it():
     recs = records(V3)
-    ongoing = next(r for r in recs if r.detail["end"] is None and r.time.date() < DEMO_TODAY)
+    ongoing = next(r for r in recs if "end" not in r.detail["period"] and r.time.date() < DEMO_TODAY)
     query = Query(parse_patient_id(EGON), period=(DEMO_TODAY, DEMO_TODAY + dt.timedelta(days=1)))
     kept = {r.id for r in roundtrip(V3, recs, query).records}
     assert ongoing.id in kept  # started before the period, still going on
-    assert all(r.id not in kept for r in recs if r.detail["end"] and r.time.date() < DEMO_TODAY - dt.timedelta(3))
+    ended = [r for r in recs if r.detail["period"].get("end") and r.time.date() < DEMO_TODAY - dt.timedelta(3)]
+    assert ended and all(r.id not in kept for r in ended)
 
 
 def test_a_sparse_2_0_answer_parses(bundle):
     """Only what the 2.0 schema demands: no responsible professional, no codes, a start only."""
-    xml = f"""<GetCareContactsResponse xmlns="{V2.responder_namespace}" xmlns:c="{V2.core}">
+    xml = f"""<GetCareContactsResponse xmlns="{V2.responder_namespace}" xmlns:c="{V2.core_namespace}">
       <careContact><c:careContactHeader>
         <c:documentId>kontakt-1</c:documentId><c:sourceSystemHSAId>{TKC}</c:sourceSystemHSAId>
         <c:patientId><c:id>{EGON}</c:id><c:type>1.2.752.129.2.1.3.1</c:type></c:patientId>
@@ -140,7 +145,9 @@ def test_a_sparse_2_0_answer_parses(bundle):
     assert answer.result_code == "OK" and answer.message is None  # 2.0 has no result element
     record = answer.records[0]
     assert (record.id, record.has_owner, record.author, record.title) == ("kontakt-1", False, None, "Vårdkontakt")
-    assert (record.detail["type"], record.detail["end"], record.approved_for_patient) == (None, None, False)
+    assert (record.detail.get("type"), record.detail["period"], record.approved_for_patient) == (
+        None, {"start": "20260105083000"}, False)
+    assert record.detail["unit"] == {"orgUnitHSAId": "SE2321000016-9RKT", "orgUnitName": "Gubbängens vårdcentral"}
     assert record.time == dt.datetime(2026, 1, 5, 8, 30, tzinfo=record.time.tzinfo)
 
 
@@ -151,3 +158,68 @@ def test_a_3_0_error_answer_carries_its_message():
     etree.SubElement(result, V3.c("message")).text = "Tekniskt fel i källsystemet"
     answer = V3.parse_response(payload)
     assert (answer.result_code, answer.message, answer.records) == ("ERROR", "Tekniskt fel i källsystemet", [])
+
+
+def test_a_3_0_answer_keeps_every_body_element_and_a_makulerad_status_nullifies(schemas):
+    """Each CV whole, the unit's contact details, the patient information; nullified by the status alone."""
+    c = V3.c
+    cv = {"code": "53691000052102", "codeSystem": "1.2.752.116.2.1.1", "codeSystemName": "SNOMED CT-SE",
+          "codeSystemVersion": "2024-11", "displayName": "makulerad vårdkontakt", "originalText": "Makulerad"}
+    kind = {"code": "2", "codeSystem": "1.2.752.129.2.2.2.25", "codeSystemName": "KV kontakttyp",
+            "codeSystemVersion": "1", "displayName": "öppenvårdskontakt", "originalText": "Besök"}
+    unit = {"orgUnitHSAId": "SE2321000016-9RKT", "orgUnitName": "Gubbängens vårdcentral",
+            "orgUnitTelecom": "08-123 45", "orgUnitEmail": "vc@example.se", "orgUnitAddress": "Vägen 1",
+            "orgUnitLocation": "Stockholm"}
+    payload = etree.Element(V3.q("GetCareContactsResponse"))
+    contact = etree.SubElement(payload, V3.q("careContact"))
+    header = etree.SubElement(contact, c("careContactHeader"))
+    for tag, value in (("documentId", "k-1"), ("sourceSystemHSAId", TKC)):
+        etree.SubElement(header, c(tag)).text = value
+    patient = etree.SubElement(header, c("patientId"))
+    etree.SubElement(patient, c("id")).text = EGON
+    etree.SubElement(patient, c("type")).text = "1.2.752.129.2.1.3.1"
+    etree.SubElement(etree.SubElement(header, c("accountableHealthcareProfessional")), c("authorTime")).text = (
+        "20260105080000")
+    etree.SubElement(header, c("approvedForPatient")).text = "true"
+    body = etree.SubElement(contact, c("careContactBody"))
+
+    def fields(parent, tag, values):
+        el = etree.SubElement(parent, c(tag))
+        for k, v in values.items():
+            etree.SubElement(el, c(k)).text = v
+
+    fields(body, "careContactCode", kind)
+    etree.SubElement(body, c("careContactReason")).text = "Hosta"
+    fields(body, "careContactOrgUnit", unit)
+    fields(body, "careContactTimePeriod", {"start": "20260105083000", "end": "20260105090000"})
+    fields(body, "careContactStatus", cv)
+    info = etree.SubElement(body, c("additionalPatientInformation"))
+    fields(info, "dateOfBirth", {"format": "YYYYMMDD", "value": "19360128"})
+    fields(info, "gender", {"code": "1", "codeSystem": "1.2.752.129.2.2.1.1", "displayName": "man"})
+    result = etree.SubElement(payload, V3.q("result"))
+    etree.SubElement(result, c("resultCode")).text = "OK"
+    etree.SubElement(result, c("logId")).text = "1"
+    assert schemas.issues(V3, payload) == []
+    (record,) = V3.parse_response(payload).records
+    assert record.nullified and record.title == "Öppenvårdskontakt"  # the header says nothing of it
+    assert dict(record.detail) == {
+        "type": kind, "reason": "Hosta", "unit": unit, "period": {"start": "20260105083000", "end": "20260105090000"},
+        "status": cv, "patient": {"birth": {"format": "YYYYMMDD", "value": "19360128"},
+                                  "gender": {"code": "1", "codeSystem": "1.2.752.129.2.2.1.1", "displayName": "man"}},
+        "header": record.detail["header"]}
+    view = collect(make_plugin_manager()).views["kontakter"]
+    shown = dict(view.details(record))
+    assert shown["Kod för kontakttyp"] == "2 (KV kontakttyp)"  # the code system as the record names it
+    assert shown["Kod för status"] == "53691000052102 (SNOMED CT-SE)"
+    assert shown["Patientuppgifter från vårdgivaren"] == "19360128, Man"
+    assert dict((h, f(record)) for h, f in view.columns)["Status"] == "Makulerad"
+    payload.find(f".//{c('careContactStatus')}/{c('code')}").text = "53671000052101"
+    assert not V3.parse_response(payload).records[0].nullified  # avslutad
+
+
+def test_the_2_0_enum_codes_are_shown_as_their_texts():
+    view = collect(make_plugin_manager()).views["kontakter"]
+    recs = roundtrip(V2, records(V2))
+    done = next(r for r in recs.records if r.detail.get("status") == "5")
+    assert dict((h, f(done)) for h, f in view.columns)["Status"] == "Avslutad"
+    assert done.title in {"Besök", "Telefon", "Vårdtillfälle", "Dagsjukvård", "Annan"}

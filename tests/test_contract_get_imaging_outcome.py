@@ -72,11 +72,13 @@ def test_the_producer_filters_on_unit_source_and_day():
 
 def test_egon_has_every_variant():
     full, bare, preliminary, nullified, ownerless = reports(EGON)
-    assert full.detail["referral"]["reason"] and full.detail["speciality"] == "Radiologi"
+    assert full.detail["referral"]["reason"] and full.detail["speciality"]["displayName"] == "Radiologi"
+    assert full.detail["patient"]["weight"] == {"value": 78.0, "unit": "kg"} and full.detail["examinations"][0]["dicom"]
     assert full.detail["header"]["document_title"] == full.title and full.detail["header"]["signature"]
-    assert bare.detail["referral"] is None and bare.detail["doses"] == [] and bare.detail["comment"] is None
-    assert bare.detail["header"]["document_title"] is None and bare.title == bare.detail["examinations"][0]["name"]
-    assert [e["code"] for e in bare.detail["examinations"]] == [None]
+    assert not {"referral", "doses", "comment", "speciality", "patient"} & set(bare.detail)
+    assert bare.detail["header"]["document_title"] is None
+    assert bare.title == bare.detail["examinations"][0]["activity"]["originalText"]
+    assert [e["activity"].get("code") for e in bare.detail["examinations"]] == [None]
     assert preliminary.detail["result_type"] == "PREL" and preliminary.detail["header"]["signature"] is None
     assert not preliminary.approved_for_patient
     assert nullified.nullified and nullified.detail["header"]["nullified_reason"]
@@ -92,14 +94,20 @@ def test_egon_has_every_variant():
 def test_examinations_are_kva_coded_only_where_kva_has_a_code():
     examinations = [e for pid in (FIONA, LINDA) for a in ADDRESSES for r in reports(pid, a)
                     for e in r.detail["examinations"]]
-    coded = {(e["code"], e["code_system"], e["name"]) for e in examinations if e["code"]}
+    coded = {tuple(e["activity"].values()) for e in examinations if "code" in e["activity"]}
     assert coded == {("AD042", "1.2.752.116.1.3.2.1.4", "Ultraljud sinus")}
-    assert {e["name"] for e in examinations} >= {"DT hjärna utan kontrast", "Lungröntgen", "MR knä höger",
-                                                 "Ultraljud buk"}
-    assert all(e["start"] < e["end"] for e in examinations if e["end"])
+    assert {e["activity"].get("displayName") or e["activity"]["originalText"] for e in examinations} >= {
+        "DT hjärna utan kontrast", "Lungröntgen", "MR knä höger", "Ultraljud buk"}
+    assert all(e["period"]["start"] < e["period"]["end"] for e in examinations if "end" in e["period"])
     for r in (r for a in ADDRESSES for r in reports(FIONA, a)):  # ionising radiation, and only that, has a dose
-        radiating = any(e["modality"] in ("CT", "DX") for e in r.detail["examinations"])
-        assert bool(r.detail["doses"]) == radiating and all(d["unit"] == "mSv" for d in r.detail["doses"])
+        radiating = any(e["modality"]["type"] in ("CT", "DX") for e in r.detail["examinations"])
+        doses = r.detail.get("doses", [])
+        assert bool(doses) == radiating and all(d["unit"] == "mSv" and d["value"] > 0 for d in doses)
+    sinus = next(r for pid in (FIONA, LINDA) for a in ADDRESSES for r in reports(pid, a)
+                 if r.title == "Ultraljud sinus")
+    images = sinus.detail["examinations"][0]["images"]  # the code with the code system the record carries
+    assert dict(view().details(sinus))["Ultraljud sinus"] == f"AD042 (KVÅ), US, Öron-näsa-hals, {images} bilder, " \
+                                                             "Avklarad"
 
 
 def test_harry_has_reports_over_several_units_and_years():
@@ -157,3 +165,49 @@ async def test_the_record_page_escapes_what_the_producer_wrote(demo):
     record = reports(LINDA)[0]
     page = await (await demo.get(f"/patient/{LINDA}/bilddiagnostik/{record.id}")).text()
     assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page and "&lt;b&gt;OBS!" in page
+
+
+def test_dicom_objects_and_image_references_are_kept_and_http_ones_are_links():
+    record = reports(FIONA)[0]
+    recording = record.detail["examinations"][0]
+    [dicom], [image] = recording["dicom"], recording["structured"]
+    assert dicom["sop"].startswith("2.25.") and dicom["reference"].startswith("https://")
+    assert image["image"]["media_type"] == "image/jpeg"
+    root = payload([record])
+    assert root.findtext(f".//{C}imageRecording/{C}imageDicomData/{C}dicomSOP") == dicom["sop"]
+    assert root.findtext(f".//{C}imageStructuredData/{C}imageData/{C}reference") == image["image"]["reference"]
+    assert decode(root).records[0].detail["examinations"] == record.detail["examinations"]
+    rows = dict(view().details(record))
+    link = rows[f"{record.title.split(' + ')[0]}, DICOM"]
+    assert isinstance(link, Markup) and 'rel="noopener noreferrer"' in link
+    assert f'href="{dicom["reference"].replace("&", "&amp;")}"' in link
+
+
+HOSTILE = ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)", "java\nscript:alert(1)",
+           "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example/x", "/wado?x=1",
+           "https:/no-host", "http://[::1", "file:///etc/passwd"]
+
+
+def test_a_reference_that_is_not_http_is_never_a_link():
+    assert all(imaging.link(url) is None for url in HOSTILE)
+    quoted = imaging.link('https://pacs.example.se/a"onmouseover="alert(1)&b=<i>')
+    assert 'onmouseover="' not in quoted and "&#34;onmouseover=&#34;" in quoted and "<i>" not in quoted
+    record = reports(FIONA)[0]
+    recording = record.detail["examinations"][0]
+    for url in HOSTILE:
+        recording["dicom"][0]["reference"] = recording["structured"][0]["image"]["reference"] = url
+        for label, value in view().details(record):
+            assert not isinstance(value, Markup), (url, label)
+        assert url.strip() in dict(view().details(record))[f"{record.title.split(' + ')[0]}, DICOM"]
+
+
+async def test_lindas_script_reference_is_shown_as_text_in_the_page(demo):
+    await login(demo, patient=LINDA, relation=True)
+    record = reports(LINDA)[0]
+    assert record.detail["examinations"][0]["dicom"][0]["reference"].startswith("javascript:")
+    page = await (await demo.get(f"/patient/{LINDA}/bilddiagnostik/{record.id}")).text()
+    assert "javascript:alert(&#39;pacs&#39;)" in page and 'href="javascript:' not in page.lower()
+    fiona = reports(FIONA)[0]
+    await login(demo, patient=FIONA, relation=True)
+    page = await (await demo.get(f"/patient/{FIONA}/bilddiagnostik/{fiona.id}")).text()
+    assert '<a href="https://pacs.example.se/wado?objectUID=' in page and 'rel="noopener noreferrer"' in page

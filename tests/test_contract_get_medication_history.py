@@ -1,4 +1,5 @@
-"""GetMedicationHistory 2.2 specifics: 2.0 answers, the schema walk, demo content (generic checks: test_conformance)."""
+"""GetMedicationHistory 2.2 specifics: 2.0 answers, header-first reading, the body spec, demo content (generic
+checks: test_conformance)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import pytest
 from lxml import etree
 from markupsafe import Markup
 
-from npo_core import Query, soap
+from npo_core import Query, riv, soap
 from npo_core.demo import PROVIDERS, demo_source
 from npo_core.identity import parse_patient_id
 from npo_core.plugins import collect, make_plugin_manager
+from npo_core.riv.instances import maximal
 from npo_core.schemas import SchemaSet
-from npo_plugins.contracts.get_medication_history import CORE, EXT, GetMedicationHistory, read, write
+from npo_plugins.contracts.get_medication_history import EXT, GetMedicationHistory
 
 from .conftest import DEMO_TODAY
 
 EGON, FIONA, HARRY, LINDA = "193601286499", "199701062383", "194602226559", "189908029805"
 TKC = "SE2321000016-TKC1"
 GMH = GetMedicationHistory()
+CORE = GMH.core_namespace
 XSD_2_0 = ("clinicalprocess_activityprescription_actoutcome/interactions/GetMedicationHistoryInteraction/"
            "GetMedicationHistoryResponder_2.0.xsd")
 
@@ -126,8 +129,10 @@ def test_a_2_0_answer_validates_against_2_0_and_parses(bundle, schemas):
     payload = etree.fromstring(ANSWER_2_0.encode())
     schema_2_0 = etree.XMLSchema(etree.parse(str(bundle / XSD_2_0)))
     assert schema_2_0.validate(payload), schema_2_0.error_log
-    # 2.2 accepts all of it but the 2.0 extension point at the end of a prescription
-    assert [i.path.rsplit(":", 1)[-1] for i in schemas.issues(GMH, payload)] == ["lokalUppgift"]
+    # 2.2 alone accepts all of it but the 2.0 extension point at the end of a prescription; valid by 2.0 is valid
+    schema_2_2 = etree.XMLSchema(etree.parse(str(bundle / GMH.schema)))
+    assert not schema_2_2.validate(payload) and "lokalUppgift" in str(schema_2_2.error_log)
+    assert GMH.minor_schemas == (XSD_2_0,) and schemas.issues(GMH, payload) == []
     answer = GMH.parse_response(payload)
     assert (answer.result_code, answer.message) == ("INFO", "Läkemedel från dosdispensering visas inte")
     waran, paracetamol = answer.records
@@ -137,20 +142,58 @@ def test_a_2_0_answer_validates_against_2_0_and_parses(bundle, schemas):
     assert (waran.care_provider_id, waran.care_unit_id, waran.author) == ("SE2321000016-F0VB", "SE2321000016-9RKT",
                                                                           "Anna Lindqvist")
     assert waran.detail["prescription"]["drug"]["drug"]["nplId"]["code"] == "19000101000001"
+    assert waran.detail["prescription"]["drug"]["drug"]["strength"] == 2.5
+    assert waran.detail["prescription"]["drug"]["dosage"] == [
+        {"dosageInstruction": "Enligt doseringsschema från AK-mottagningen"}]
     assert paracetamol.title == "Paracetamol tablett" and not paracetamol.has_owner
     assert paracetamol.detail["prescription"]["selfMedication"] is True
+    assert paracetamol.detail["prescription"]["drug"] == {"generics": {"substance": "Paracetamol", "form": "Tablett"}}
     assert paracetamol.time == paracetamol.block_time  # neither ordination nor start given: registration
 
 
-def test_the_schema_walk_writes_the_2_2_relation_in_its_extension_namespace():
+def test_the_body_spec_writes_the_2_2_relation_in_its_extension_namespace():
     rx = next(r for r in records() if r.detail["prescription"].get("relation")).detail["prescription"]
     parent = etree.Element("x")
-    write(parent, f"{{{CORE}}}medicationPrescription", "Prescription", rx)
+    riv.render(parent, CORE, GMH.body, {"prescription": rx})
     relation = parent[0][-1]
     assert relation.tag == f"{{{EXT}}}relation"
     assert [c.tag for c in relation] == [f"{{{EXT}}}code", f"{{{EXT}}}referredInformation"]
     assert relation.find(f"{{{EXT}}}code/{{{CORE}}}code").text == "416083004"
-    assert read(parent[0], "Prescription") == rx
+    owner = relation.find(f"{{{EXT}}}referredInformation/{{{EXT}}}informationOwner")
+    assert [c.tag for c in owner] == [f"{{{CORE}}}id"]  # the core's InformationOwnerType
+    assert riv.parse(parent, CORE, GMH.body) == {"prescription": rx}
+
+
+@pytest.mark.parametrize("xsd", [GMH.schema, XSD_2_0])
+def test_every_value_of_an_answer_with_every_schema_element_is_kept(bundle, xsd):
+    (payload,) = maximal(bundle / xsd, "GetMedicationHistoryResponse")
+    body = payload.find(f".//{{{CORE}}}medicationMedicalRecordBody")
+    (record,) = GMH.parse_response(payload).records
+    detail = {k: v for k, v in record.detail.items() if k != "header"}
+
+    def values(v):
+        return sum(map(values, v.values() if isinstance(v, dict) else v)) if isinstance(v, (dict, list)) else 1
+
+    assert values(detail) == sum(1 for e in body.iter() if len(e) == 0) > 900
+    again = GMH.render_response([record], Query(parse_patient_id(EGON)))
+    assert {k: v for k, v in GMH.parse_response(again).records[0].detail.items() if k != "header"} == detail
+
+
+def test_records_are_decided_on_the_header_and_a_few_peeked_body_values(monkeypatch):
+    contract = GetMedicationHistory()
+    payload = contract.render_response(records(LINDA), Query(parse_patient_id(LINDA)))
+    expected = [(r.id, r.title, r.time) for r in contract.parse_response(payload).records]
+
+    def unread(body):
+        raise AssertionError("the body was read before its detail was asked for")
+
+    monkeypatch.setattr(contract, "read_body", unread)
+    answer = contract.parse_response(payload)
+    assert [(r.id, r.title, r.time) for r in answer.records] == expected and len(expected) == 1000
+    assert {"prescription.prescriber.authorTime", "prescription.startOfTreatment"} < contract.peeked
+    assert len(contract.peeked) <= 16 and not any("dosage" in p for p in contract.peeked)  # a few values
+    with pytest.raises(AssertionError, match="body was read"):
+        answer.records[0].detail["prescription"]
 
 
 def test_egon_has_every_drug_choice_and_optional_part():
@@ -162,7 +205,7 @@ def test_egon_has_every_drug_choice_and_optional_part():
     assert any(rx["typeOfPrescription"] == "U" and rx.get("endOfTreatmentReason") for rx in rxs)
     assert any(rx.get("dispensationAuthorization", {}).get("nonReplaceable") for rx in rxs)
     assert any(rx.get("administration") and rx.get("relation") for rx in rxs)
-    assert any(r.detail["patient"] for r in recs)
+    assert any(r.detail.get("patient") for r in recs)
     assert any(not r.approved_for_patient and not r.detail["header"]["signature"] for r in recs)
     assert sum(not r.has_owner for r in recs) == 1
     assert all(r.detail["header"]["document_time"] is None for r in recs)  # the TKB forbids documentTime
@@ -216,8 +259,8 @@ def test_the_view_reads_a_prescription():
     view = collect(make_plugin_manager()).views["lakemedel"]
     metformin = next(r for r in records() if r.id.endswith("lak-v0"))
     row = {heading: cell(metformin) for heading, cell in view.columns}
-    assert (row["Läkemedel"], row["ATC"], row["Dosering"], row["Status"]) == (
-        "Metformin 500 mg tablett", "A10BA02", "1 tablett 2 gånger dagligen", "Aktiv")
+    assert (row["Läkemedel"], row["Kod"], row["Dosering"], row["Status"]) == (
+        "Metformin 500 mg tablett", "A10BA02 (ATC)", "1 tablett 2 gånger dagligen", "Aktiv")
     details = dict(view.details(metformin))
     assert details["Ordinationsorsak"] == "Diabetes mellitus typ 2 utan komplikationer, Viktnedgång önskas"
     assert details["Förskrivning"].startswith("1 tablett 2 gånger dagligen i samband med måltid; 300 st; giltig")

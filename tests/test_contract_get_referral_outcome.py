@@ -1,4 +1,4 @@
-"""GetReferralOutcome 3.1 specifics: request names, robust parsing, demo content (generic checks: test_conformance)."""
+"""GetReferralOutcome 3.1 and 3.2 specifics: request names, robust parsing, demo content (generic: test_conformance)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from npo_core import Query
 from npo_core.demo import PATIENTS, PROVIDERS, demo_source
 from npo_core.identity import parse_patient_id
 from npo_core.schemas import SchemaSet
-from npo_plugins.contracts.get_referral_outcome import CONSULTS, EXT, GetReferralOutcome, register_views
+from npo_core.demo.content.get_referral_outcome import CONSULTS
+from npo_plugins.contracts.get_referral_outcome import EXT, GetReferralOutcome, register_views
 
 from .conftest import DEMO_TODAY, login
 
@@ -77,7 +78,7 @@ def test_answers_come_from_units_that_give_them_and_fit_the_patients_age():
                 assert consult.ages[0] <= age <= (consult.ages[1] or age), (pid, r.title)
                 if r.has_owner:
                     assert any(w in r.care_unit_name.lower() for w in consult.at), (r.care_unit_name, r.title)
-                assert {c["code"]["code_system"] for c in r.detail.get("clinical_information", [])} <= {
+                assert {c["code"]["codeSystem"] for c in r.detail.get("clinical_information", [])} <= {
                     "1.2.752.116.1.1.1.1.3"}
     assert records("199701062383", "SE2120003005-PRC1") == []  # no municipal answers for a young woman
 
@@ -133,3 +134,99 @@ async def test_end_to_end_producer_markup_is_escaped_on_the_record_page(demo):
     marked = next(r for r in shown if "<script>" in r["detail"]["text"])
     page = await (await demo.get(f"/patient/189908029805/remissvar/{marked['id']}")).text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+
+
+BUNDLE_31 = ("clinicalprocess_healthcond_actoutcome/interactions/GetReferralOutcomeInteraction/"
+             "GetReferralOutcomeResponder_3.1.xsd")
+BUNDLE_32 = BUNDLE_31.replace("_3.1.xsd", "_3.2.xsd")
+AUTHOR = {"authorTime": "20250301101500", "healthcareProfessionalHSAId": "SE2321000016-7788",
+          "healthcareProfessionalName": "Karin Berg",
+          "healthcareProfessionalRoleCode": {"code": "201010", "codeSystem": "1.2.752.129.2.2.1.4",
+                                             "codeSystemName": "KV befattning", "codeSystemVersion": "5",
+                                             "displayName": "Läkare", "originalText": "Allmänläkare"},
+          "healthcareProfessionalOrgUnit": {"orgUnitHSAId": "SE2321000016-9RKT",
+                                            "orgUnitName": "Gubbängens vårdcentral",
+                                            "orgUnitTelecom": "08-123 45", "orgUnitEmail": "vc@example.se",
+                                            "orgUnitAddress": "Vägen 1", "orgUnitLocation": "Stockholm"},
+          "healthcareProfessionalCareUnitHSAId": "SE2321000016-9RKT",
+          "healthcareProfessionalCareGiverHSAId": "SE2321000016-F0VB"}
+ACT = {"id": "A1", "code": {"code": "UJF32", "codeSystem": "1.2.752.116.1.3.2.1.4"}, "text": "Koloskopi",
+       "time": "20250320090000", "results": [
+           {"id": "bild-1", "mediaType": "image/jpeg", "value": "aGVq"},
+           {"mediaType": "application/pdf", "reference": "https://pacs.example.se/rapport/1.pdf"}]}
+
+
+def _fill(parent, tag, value, ns=CORE):
+    """Elements from a detail-shaped dict, in the order given (the schema's)."""
+    el = etree.SubElement(parent, f"{{{ns}}}{tag}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            for item in v if isinstance(v, list) else [v]:
+                _fill(el, k, item, ns)
+    else:
+        el.text = value
+    return el
+
+
+def _answer_32() -> etree._Element:
+    """A 3.2 answer: no referralOutcomeTitle (3.2 made it optional), every other body element there."""
+    payload = etree.Element(f"{{{NS}}}GetReferralOutcomeResponse", nsmap={None: NS, "core": CORE, "ext": EXT})
+    outcome = etree.SubElement(payload, f"{{{NS}}}referralOutcome")
+    _fill(outcome, "referralOutcomeHeader", {
+        "documentId": "R32", "sourceSystemHSAId": "SE2321000016-TKC1", "documentTitle": "Konsultationssvar",
+        "patientId": {"id": "193601286499", "type": "1.2.752.129.2.1.3.1"},
+        "accountableHealthcareProfessional": {"authorTime": "20250321100000",
+                                              "healthcareProfessionalCareUnitHSAId": "SE2321000016-A1SD",
+                                              "healthcareProfessionalCareGiverHSAId": "SE2321000016-F0VB"},
+        "approvedForPatient": "true"})
+    body = _fill(outcome, "referralOutcomeBody", {
+        "referralOutcomeTypeCode": "SS", "referralOutcomeText": "Normal koloskopi.",
+        "clinicalInformation": {"clinicalInformationCode": {"code": "D50.9", "codeSystem": "1.2.752.116.1.1.1.1.3"},
+                                "clinicalInformationText": "Järnbristanemi"},
+        "act": {"actId": ACT["id"], "actCode": ACT["code"], "actText": ACT["text"], "actTime": ACT["time"],
+                "actResult": ACT["results"]},
+        "referral": {"referralId": "REM25-1", "referralReason": "Anemi", "referralTime": "20250301101500",
+                     "referralAuthor": AUTHOR, "careContactId": "VK-1"}})
+    _fill(body, "attested", {"attestedTime": "20250321110000", "attesterHSAId": "SE2321000016-1001",
+                             "attesterName": "Anna Lindqvist"}, EXT)
+    result = _fill(payload, "result", {"resultCode": "OK", "logId": "1"})
+    result.tag = f"{{{NS}}}result"
+    return payload
+
+
+def test_a_32_answer_is_accepted_by_the_3_major_and_decoded_whole(bundle):
+    schemas = SchemaSet(bundle)
+    payload = _answer_32()
+    assert CONTRACT.minor_schemas == (BUNDLE_32,)
+    assert schemas.schema(BUNDLE_32).validate(payload), schemas.schema(BUNDLE_32).error_log
+    assert not schemas.schema(BUNDLE_31).validate(payload)  # 3.1 demands a title
+    assert "referralOutcomeTitle" in str(schemas.schema(BUNDLE_31).error_log)
+    assert schemas.issues(CONTRACT, payload) == []
+    schemas.validate(CONTRACT, payload)  # what a read does: no ContractError
+    (record,) = CONTRACT.parse_response(payload).records
+    assert (record.id, record.title, record.care_unit_id, record.approved_for_patient) == (
+        "R32", "Konsultationssvar", "SE2321000016-A1SD", True)  # no body title: the header's
+    assert {k: v for k, v in record.detail.items() if k != "header"} == {
+        "type": "SS", "text": "Normal koloskopi.",
+        "clinical_information": [{"code": {"code": "D50.9", "codeSystem": "1.2.752.116.1.1.1.1.3"},
+                                  "text": "Järnbristanemi"}],
+        "acts": [ACT],
+        "referral": {"id": "REM25-1", "reason": "Anemi", "time": "20250301101500", "author": AUTHOR,
+                     "care_contact_id": "VK-1"},
+        "attested": {"time": "20250321110000", "hsa_id": "SE2321000016-1001", "name": "Anna Lindqvist"}}
+    shown = dict(view().details(record))
+    assert shown["Diagnoser"] == "D50.9 (ICD-10-SE) Järnbristanemi"  # the code system the record carries
+    assert shown["Åtgärder"] == "UJF32 (KVÅ) Koloskopi (2025-03-20)"
+    assert shown["Resultat"] == "image/jpeg (bifogat) [bild-1]; application/pdf https://pacs.example.se/rapport/1.pdf"
+    assert shown["Remittent"] == "Karin Berg, Gubbängens vårdcentral" and shown["Vårdkontakt"] == "VK-1"
+    rendered = CONTRACT.render_response([record], Query(parse_patient_id("193601286499")))
+    assert schemas.issues(CONTRACT, rendered) == []
+    assert CONTRACT.parse_response(rendered).records[0].to_json() == record.to_json()  # rendered again: the same
+
+
+def test_a_32_answer_without_any_title_is_a_remissvar(bundle):
+    payload = _answer_32()
+    header = payload.find(f".//{{{CORE}}}referralOutcomeHeader")
+    header.remove(header.find(f"{{{CORE}}}documentTitle"))
+    assert SchemaSet(bundle).issues(CONTRACT, payload) == []
+    assert CONTRACT.parse_response(payload).records[0].title == "Remissvar"

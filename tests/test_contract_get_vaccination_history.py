@@ -79,14 +79,16 @@ def test_fiona_has_her_childhood_programme_hpv_and_adult_vaccinations():
     assert [n for code, n, _ in atc if code == "J07BM01"] == [1, 2, 3]  # the catch-up for girls born 1993–1998
     assert stockholm[0].detail["administrations"][0]["source"].startswith("Registrerad i efterhand")
     assert stockholm[0].detail["patient"] == {"birth_date": "19970106", "gender": {
-        "code": "2", "code_system": "1.2.752.129.2.2.1.1", "display_name": "Kvinna"}}
-    cols, _ = columns()
+        "code": "2", "codeSystem": "1.2.752.129.2.2.1.1", "displayName": "Kvinna"}}
+    cols, details = columns()
     assert cols["Dos"](stockholm[0]) == "1 av 3" and cols["Vaccinerande enhet"](stockholm[0]) == "Gubbängens vårdcentral"
+    shown = dict(details(stockholm[0]))  # the code with the code system the record carries
+    assert shown["Vaccin"] == "Infanrix-Polio+Hib J07CA06 (ATC)" and shown["Skyddar mot"].startswith("Difteri, ")
 
 
 def test_fionas_influenza_vaccination_falls_in_the_pregnancy_of_her_maternity_records():
     (flu,) = [r for r in records(FIONA, ADDRESSES[1]) if r.detail["registration"].get("risk_categories")]
-    assert flu.detail["registration"]["risk_categories"] == [{"display_name": "Graviditet"}]
+    assert flu.detail["registration"]["risk_categories"] == [{"displayName": "Graviditet"}]
     maternity = records(FIONA, ADDRESSES[1], GetMaternityMedicalHistory())
     lmp = parse_timestamp(maternity[0].detail["registration"]["lmp"])
     assert lmp + dt.timedelta(weeks=16) < flu.time < maternity[-2].time  # after week 16, before the last check
@@ -97,14 +99,15 @@ def test_the_variant_patient_covers_each_shape():
     assert any(not r.has_owner and r.detail["administrations"][0]["source"].endswith("vaccinationskort")
                for r in egon)
     assert any(r.title == "Vaccination ej given" and "administrations" not in r.detail for r in egon)
-    assert any("vaccine_type" not in a and a["vaccine_name"].get("original_text")
+    assert any("vaccine_type" not in a and a["vaccine_name"].get("originalText")
                for r in egon for a in r.detail.get("administrations", []))
     assert any(r.nullified and not r.approved_for_patient for r in egon)
     assert any(r.detail["header"]["signature"] is None and r.detail["administrations"][0]["dose_complete"] is False
                for r in egon)
     assert any(len(r.detail.get("administrations", [])) == 2 for r in egon)
     full = [r for r in egon if "prescriber" in r.detail.get("administrations", [{}])[0]]
-    assert full and full[0].detail["patient"]["gender"]["display_name"] == "Man"
+    assert full and full[0].detail["patient"]["gender"]["displayName"] == "Man"
+    assert full[0].detail["administrations"][0]["prescriber_org"]["orgUnitName"] == full[0].care_unit_name
 
 
 def test_units_give_what_they_give_and_covid_19_vaccine_exists_only_from_2021():

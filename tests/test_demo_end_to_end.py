@@ -31,7 +31,8 @@ async def test_diagnoses_of_fiona_come_from_several_producers_with_provider_and_
     assert len(providers) >= 2 and OWN_PROVIDER in providers
     for r in after["records"]:
         assert r["care_provider_name"] and r["care_unit_id"] and r["care_unit_name"], r
-        assert r["detail"]["code_system"] == "1.2.752.116.1.1.1.1.3" and re.match(r"[A-Z]\d\d", r["detail"]["code"])
+        assert r["detail"]["code"]["codeSystem"] == "1.2.752.116.1.1.1.1.3"
+        assert re.match(r"[A-Z]\d\d", r["detail"]["code"]["code"])
     ok = [s for s in after["sources"] if s["status"] == "ok"]
     assert len({s["logical_address"] for s in ok}) == 5
     assert not after["withheld"]

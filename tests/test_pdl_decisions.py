@@ -41,7 +41,8 @@ from npo_core.plugins import collect, make_plugin_manager
 from npo_core.registry import Registry
 from npo_core.sessions import Assignment, Clinician as Person
 from npo_core.web import csrf_exempt, make_app
-from npo_plugins.contracts.get_diagnosis import ICD10SE, GetDiagnosis
+from npo_core.riv.codes import ICD10SE
+from npo_plugins.contracts.get_diagnosis import GetDiagnosis
 
 from .conftest import Clinician, login, named
 
@@ -164,8 +165,8 @@ def record(key: str, unit: str | None, provider: str | None, contract: str = "di
                   care_provider_id=PROVIDER[provider] if provider else None, care_unit_id=unit_id,
                   source_system=SOURCE[provider or (UNIT[unit][1] if unit else "P2")], title=f"Diagnos {key}",
                   block_time=when, patient_id=PATIENT,
-                  detail={"type": "Huvuddiagnos", "chronic": False, "code": "J45.9", "code_system": ICD10SE,
-                          "display_name": f"Diagnos {key}", "related": [], "header": header})
+                  detail={"type": "Huvuddiagnos", "chronic": False, "header": header,
+                          "code": {"code": "J45.9", "codeSystem": ICD10SE, "displayName": f"Diagnos {key}"}})
 
 
 RECORDS = {r.id.removeprefix("doc-"): r for r in [

@@ -368,7 +368,7 @@ async def test_two_sources_with_the_same_record_id_each_open_their_own_record_pa
     anna = await consenting(world)
     genuine = world.producers.records[TKC][0]
     twin = dataclasses.replace(world.producers.records[MLM][0], id=genuine.id, title="Millenniums egen post",
-                               detail={**world.producers.records[MLM][0].detail, "display_name": "Millenniums egen post"})
+                               detail={**world.producers.records[MLM][0].detail, "code": {"displayName": "Millenniums egen post"}})
     world.producers.records[MLM] = [twin]
     result = await anna.records("diagnoser")
     assert sorted(r["title"] for r in result["records"] if r["id"] == genuine.id) == sorted(

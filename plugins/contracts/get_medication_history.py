@@ -1,648 +1,176 @@
 """GetMedicationHistory 2.2 (clinicalprocess:activityprescription:actoutcome): drug ordinations.
 
-2.0 and 2.2 share major 2 and one namespace, so one contract serves both. The request is the same
-in both releases. A 2.0 answer differs only where 2.2 is more lenient or adds: `nullifiedReason`
-was a boolean (any text is a valid 2.2 string), `drug/nplId` was mandatory (optional in 2.2), and
-2.2 adds the `relation` extension at the end of a prescription. So 2.0 producers' answers parse
-with the same code (and validate against the 2.2 schema unless they carry `##other` extensions).
-
-Each record is one ordination, with its prescription (förskrivning) or administrations inside.
-The body is large and full of choices, so it is read and written by one declarative walk over
-the schema (`SPEC`, in schema order) and kept in `detail` with the schema's own element names.
+2.0 and 2.2 share major 2 and one namespace, so one contract serves both: 2.2 only adds (the
+`relation` extension at the end of a prescription) or is more lenient (`nullifiedReason` text,
+`drug/nplId` optional), and an answer valid by the 2.0 schema is accepted as it is. Each record is one
+ordination, with its prescription (förskrivning) or administrations; the body keeps the schema's names.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from typing import NamedTuple
 
-from lxml import etree
+from npo_core import InformationView, Query, hookimpl, parse_timestamp, riv
+from npo_core.riv import CV, II, INTERVAL_PQ, ORG_UNIT, PERIOD, PQ, codes, views
 
-from npo_core import Answer, Contract, InformationView, Query, Record, hookimpl
-from npo_core.contract import Children, format_date, format_timestamp, parse_timestamp, shown_timestamp
-from npo_core.demo import PROVIDERS, provider_of
-from npo_core.identity import parse_patient_id
-
-from . import patientsummary as ps
-
-CORE = "urn:riv:clinicalprocess:activityprescription:actoutcome:2"
 EXT = "urn:riv:clinicalprocess:activityprescription:actoutcome:2.1"  # the 2.2 `relation` extension
-ATC = "1.2.752.129.2.2.3.1.1"
-ICD10SE = "1.2.752.116.1.1.1.1.3"
-SNOMED_CT_SE = "1.2.752.116.2.1.1"
-KV_BEFATTNING = "1.2.752.129.2.2.1.4"
-KV_KON = "1.2.752.129.2.2.1.1"
-HSA_ID = "1.2.752.129.2.1.4.1"
-LOCAL_ID = "1.2.752.129.2.1.2.1"  # national OID for ids that are local to a source system
-
-# Each complex type as "element:Type" in schema order; no type = text, "b" = boolean, "*" = repeated,
-# "~" = an element of the 2.1 extension namespace.
-_CV = "code codeSystem codeSystemName codeSystemVersion displayName originalText"
-_DOSES = ("frequencyDosage:Frequency periodDosage:Period occasionDosage:Occasion rampedDosage:Ramp "
-          "singleDose:Single unstructuredDosageInformation:Text")
-SPEC = {
-    "Body": "medicationPrescription:Prescription additionalPatientInformation:Patient",
-    "Prescription": (
-        "prescriptionId:II typeOfPrescription prescriptionStatus prescriptionNote "
-        "principalPrescriptionReason:Reason* additionalPrescriptionReason:Reason* evaluationTime treatmentPurpose "
-        "prescriptionChainId:II precedingPrescriptionId:II succeedingPrescriptionId:II prescriber:HP evaluator:HP "
-        "startOfFirstTreatment startOfTreatment endOfTreatment endOfTreatmentReason:CV selfMedication:b "
-        "drug:DrugChoice dispensationAuthorization:Dispensation administration:Administration* ~relation:Relation*"),
-    "II": "root extension",
-    "CV": _CV,
-    "PQ": "value unit",
-    "PQI": "low high unit",
-    "OrgUnit": "orgUnitHSAId orgUnitName orgUnitTelecom orgUnitEmail orgUnitAddress orgUnitLocation",
-    "HP": ("authorTime healthcareProfessionalHSAId healthcareProfessionalName healthcareProfessionalRoleCode:CV "
-           "healthcareProfessionalOrgUnit:OrgUnit healthcareProfessionalCareUnitHSAId "
-           "healthcareProfessionalCareGiverHSAId"),
-    "Reason": "reason:CV otherReason",
-    "DrugChoice": ("comment unstructuredDrugInformation:Unstructured merchandise:Merchandise "
-                   "drugArticle:DrugArticle drug:Drug generics:Generics dosage:Dosage*"),
-    "Unstructured": "unstructuredInformation",
-    "Merchandise": "articleNumber:CV",
-    "DrugArticle": "nplPackId:CV",
-    "Drug": "nplId:CV atcCode:CV routeOfAdministration:CV pharmaceuticalForm strength strengthUnit",
-    "Generics": "substance strength:PQ form",
-    "Dosage": ("lengthOfTreatment:Length dosageInstruction unitDose:CV shortNotation setDosage:Doses "
-               "maximumDosage:Doses conditionalDosage:Conditional"),
-    "Length": "treatmentInterval:PQI isMaximumTreatmentTime:b",
-    "Doses": _DOSES,
-    "Conditional": "conditionDescription " + _DOSES,
-    "Frequency": "dose:PQI frequency:PQ",
-    "Period": "dose:PQI period:PQ",
-    "Occasion": "period:PQ administration:Occurrence*",
-    "Occurrence": "dose:PQI time dayOfPeriod",
-    "Ramp": "doseStep:PQ timeStep:PQ rampStart:RampEnd rampEnd:RampEnd",
-    "RampEnd": ("frequencyDosage:Frequency periodDosage:Period occasionDosage:Occasion singleDose:Single "
-                "unstructuredDosageInformation:Text"),
-    "Single": "dose:PQI time",
-    "Text": "text",
-    "Dispensation": ("dispensationAuthorizationId:II validUntil receivingPharmacy:II minimumDispensationInterval:PQ "
-                     "totalAmount packageUnit distributionMethod dispensationAuthorizer:HP "
-                     "dispensationAuthorizerComment firstDispensationBefore prescriptionSignatura nonReplaceable "
-                     "drug:DrugChoice"),
-    "Administration": ("administrationId:II administrationTime:TimePeriod administrationComment "
-                       "routeOfAdministration:CV administeringHealthcareProfessional:HP drug:DrugChoice"),
-    "TimePeriod": "start end",
-    "Relation": "code:CV referredInformation:Referred*",
-    "Referred": "id:II type:CV informationOwner:Owner",
-    "Owner": "id:II",
-    "Patient": "dateOfBirth gender:CV",
-}
-_EXT_TYPES = {"Relation", "Referred"}  # declared in the extension schema: their children are in its namespace
+S, T, N, B = "str", "ts", "num", "bool"
 
 
-def _fields(type_name: str) -> list[tuple[str, str, str, bool]]:
-    out = []
-    for token in SPEC[type_name].split():
-        name, _, kind = token.partition(":")
-        ns = EXT if name.startswith("~") or type_name in _EXT_TYPES else CORE
-        out.append((name.lstrip("~"), f"{{{ns}}}{name.lstrip('~')}", kind.rstrip("*") or "s", kind.endswith("*")))
-    return out
+def named(*fields) -> tuple:
+    """(element, kind) pairs as a spec keyed by the schema's element names ("{ns}name" keyed by name)."""
+    return tuple((element, element.rpartition("}")[2], kind) for element, kind in fields)
 
 
-FIELDS = {name: _fields(name) for name in SPEC}
+ext = lambda local: f"{{{EXT}}}{local}"  # noqa: E731
+HP = named(("authorTime", T), ("healthcareProfessionalHSAId", S), ("healthcareProfessionalName", S),
+           ("healthcareProfessionalRoleCode", CV), ("healthcareProfessionalOrgUnit", ORG_UNIT),
+           ("healthcareProfessionalCareUnitHSAId", S), ("healthcareProfessionalCareGiverHSAId", S))
+REASON, SINGLE = named(("reason", CV), ("otherReason", S)), named(("dose", INTERVAL_PQ), ("time", T))
+OCCASION = named(("period", PQ),
+                 ("administration", [named(("dose", INTERVAL_PQ), ("time", S), ("dayOfPeriod", "int"))]))
+ENDPOINT = named(("frequencyDosage", named(("dose", INTERVAL_PQ), ("frequency", PQ))),
+                 ("periodDosage", named(("dose", INTERVAL_PQ), ("period", PQ))), ("occasionDosage", OCCASION),
+                 ("singleDose", SINGLE), ("unstructuredDosageInformation", named(("text", S))))
+RAMP = named(("doseStep", PQ), ("timeStep", PQ), ("rampStart", ENDPOINT), ("rampEnd", ENDPOINT))
+DOSES = ENDPOINT[:3] + named(("rampedDosage", RAMP)) + ENDPOINT[3:]
+DOSAGE = named(("lengthOfTreatment", named(("treatmentInterval", INTERVAL_PQ), ("isMaximumTreatmentTime", B))),
+               ("dosageInstruction", S), ("unitDose", CV), ("shortNotation", S), ("setDosage", DOSES),
+               ("maximumDosage", DOSES), ("conditionalDosage", named(("conditionDescription", S)) + DOSES))
+DRUG = named(("comment", S), ("unstructuredDrugInformation", named(("unstructuredInformation", S))),
+             ("merchandise", named(("articleNumber", CV))), ("drugArticle", named(("nplPackId", CV))),
+             ("drug", named(("nplId", CV), ("atcCode", CV), ("routeOfAdministration", CV), ("pharmaceuticalForm", S),
+                            ("strength", N), ("strengthUnit", S))),
+             ("generics", named(("substance", S), ("strength", PQ), ("form", S))), ("dosage", [DOSAGE]))
+PRESCRIPTION = named(
+    ("prescriptionId", II), ("typeOfPrescription", S), ("prescriptionStatus", S), ("prescriptionNote", S),
+    ("principalPrescriptionReason", [REASON]), ("additionalPrescriptionReason", [REASON]), ("evaluationTime", T),
+    ("treatmentPurpose", S), ("prescriptionChainId", II), ("precedingPrescriptionId", II),
+    ("succeedingPrescriptionId", II), ("prescriber", HP), ("evaluator", HP), ("startOfFirstTreatment", T),
+    ("startOfTreatment", T), ("endOfTreatment", T), ("endOfTreatmentReason", CV), ("selfMedication", B), ("drug", DRUG),
+    ("dispensationAuthorization", named(
+        ("dispensationAuthorizationId", II), ("validUntil", S), ("receivingPharmacy", II),
+        ("minimumDispensationInterval", PQ), ("totalAmount", N), ("packageUnit", S), ("distributionMethod", S),
+        ("dispensationAuthorizer", HP), ("dispensationAuthorizerComment", S), ("firstDispensationBefore", S),
+        ("prescriptionSignatura", S), ("nonReplaceable", S), ("drug", DRUG))),
+    ("administration", [named(("administrationId", II), ("administrationTime", PERIOD), ("administrationComment", S),
+                              ("routeOfAdministration", CV), ("administeringHealthcareProfessional", HP),
+                              ("drug", DRUG))]),
+    (ext("relation"), [named((ext("code"), CV), (ext("referredInformation"), [named(  # core types: core children
+        (ext("id"), II), (ext("type"), CV), (ext("informationOwner"), named(("id", II))))]))]))
+# what a title is made of, below prescription.drug: a name alone, else a product's or a generic's parts
+NAMES = ("unstructuredDrugInformation.unstructuredInformation", "drugArticle.nplPackId.displayName",
+         "merchandise.articleNumber.displayName")
+PRODUCT = ("drug.nplId.displayName", "drug.atcCode.displayName", "drug.strength", "drug.strengthUnit",
+           "drug.pharmaceuticalForm")
+GENERIC = ("generics.substance", "generics.strength.value", "generics.strength.unit", "generics.form")
 
 
-def read(el: etree._Element, kind: str):
-    """An element as JSON-compatible data: dicts holding the present elements only, text stripped."""
-    if kind == "s":
-        return (el.text or "").strip()
-    if kind == "b":
-        return ps.boolean(el.text)
-    children, out = Children(el), {}
-    for name, tag, sub, many in FIELDS[kind]:
-        if found := children.all(tag):
-            out[name] = [read(e, sub) for e in found] if many else read(found[0], sub)
-    return out
-
-
-def write(parent: etree._Element, tag: str, kind: str, value) -> None:
-    """The inverse of `read`, in schema order."""
-    if kind in ("s", "b"):
-        ps.sub(parent, tag, value)
-        return
-    el = ps.sub(parent, tag)
-    for name, child_tag, sub, many in FIELDS[kind]:
-        if value.get(name) is not None:
-            for item in value[name] if many else [value[name]]:
-                write(el, child_tag, sub, item)
-
-
-class GetMedicationHistory(Contract):
-    name = "GetMedicationHistory"
-    version = "2.2"
+class GetMedicationHistory(riv.PatientSummaryContract):
+    name, version, title = "GetMedicationHistory", "2.2", "Läkemedel"
     service_domain = "clinicalprocess:activityprescription:actoutcome"
-    categorization = "caa-gmh"
+    categorization, block_information_type = "caa-gmh", "lak"
+    minor_schemas = ("clinicalprocess_activityprescription_actoutcome/interactions/GetMedicationHistoryInteraction/"
+                     "GetMedicationHistoryResponder_2.0.xsd",)
     record_element = "medicationMedicalRecord"
-    title = "Läkemedel"
-    block_information_type = "lak"
-    schema = ("clinicalprocess_activityprescription_actoutcome/interactions/GetMedicationHistoryInteraction/"
-              "GetMedicationHistoryResponder_2.2.xsd")
-    wsdl = ("clinicalprocess_activityprescription_actoutcome/interactions/GetMedicationHistoryInteraction/"
-            "GetMedicationHistoryInteraction_2.2_RIVTABP21.wsdl")
+    header_element, body_element = "medicationMedicalRecordHeader", "medicationMedicalRecordBody"
+    body = (("medicationPrescription", "prescription", PRESCRIPTION),
+            ("additionalPatientInformation", "patient", named(("dateOfBirth", S), ("gender", CV))))
+    giver_tag, period_tag = "careGiverHSAId", "datePeriod"
+    time_from = ("prescription.prescriber.authorTime", "prescription.startOfTreatment")  # ordination, else start
+    untitled = "Läkemedelsordination"
 
-    def build_request(self, query: Query) -> etree._Element:
-        return ps.build_query(self, query, CORE, giver_tag="careGiverHSAId", period_tag="datePeriod")
+    @property
+    def peeked(self) -> set[str]:
+        return super().peeked | {f"prescription.drug.{path}" for path in NAMES + PRODUCT + GENERIC}
 
-    def parse_response(self, payload: etree._Element) -> Answer:
-        records = []
-        for el in payload.iterfind(self.q("medicationMedicalRecord")):
-            children = Children(el)
-            body = children.first(f"{{{CORE}}}medicationMedicalRecordBody")
-            content = read(body, "Body") if body is not None else {}
-            rx = content.get("medicationPrescription", {})
-            record = ps.parse_header(children.first(f"{{{CORE}}}medicationMedicalRecordHeader"), CORE,
-                                     contract=self.id, information_type=self.categorization,
-                                     title=drug_name(rx.get("drug")), untitled="Läkemedelsordination",
-                                     time=_ordination_stamp(rx))
-            record.detail.update(prescription=rx, patient=content.get("additionalPatientInformation"))
-            records.append(record)
-        return ps.answer(records, payload, self.responder_namespace, CORE)
+    def title_of(self, peek: riv.Peek) -> str | None:
+        """What was ordinated, whichever drug choice the producer used: a few values, not the large body."""
+        at = lambda path: peek(f"prescription.drug.{path}")  # noqa: E731
+        if name := next(filter(None, map(at, NAMES)), None):
+            return name
+        npl, atc, strength, unit, form = map(at, PRODUCT)
+        name = npl or atc or ""
+        parts = (name[:1].upper() + name[1:], strength, unit, form)
+        name, strength, unit, form = parts if any(parts) else map(at, GENERIC)
+        return " ".join(filter(None, (name, _number(strength), unit, (form or "").lower()))) or None
 
-    def parse_request(self, payload: etree._Element) -> Query:
-        """Like the other PatientSummary requests, but a 2.x datePeriod may leave either end open."""
-        per = payload.find(self.q("datePeriod"))
-        span = None
-        if per is not None:
-            start, end = (parse_timestamp(ps.text(per, f"{{{CORE}}}{k}")) for k in ("start", "end"))
-            span = (start.date() if start else dt.date.min, end.date() if end else dt.date.max)
-        values = lambda local: tuple(e.text.strip() for e in payload.iterfind(self.q(local)) if e.text)  # noqa: E731
-        return Query(patient=parse_patient_id(ps.text(payload, f"{self.q('patientId')}/{{{CORE}}}id") or ""),
-                     period=span, care_units=values("careUnitHSAId"), care_providers=values("careGiverHSAId"),
-                     source_system=ps.text(payload, self.q("sourceSystemHSAId")))
-
-    def render_response(self, records: list[Record], query: Query) -> etree._Element:
-        resp = etree.Element(self.q(f"{self.name}Response"),
-                             nsmap={None: self.responder_namespace, "core": CORE, "ext": EXT})
-        for r in records:
-            if not _matches(r, query):
-                continue
-            el = ps.sub(resp, self.q("medicationMedicalRecord"))
-            ps.render_header(el, f"{{{CORE}}}medicationMedicalRecordHeader", CORE, r, query.patient)
-            write(el, f"{{{CORE}}}medicationMedicalRecordBody", "Body",
-                  {"medicationPrescription": r.detail["prescription"],
-                   "additionalPatientInformation": r.detail.get("patient")})
-        ps.render_result(resp, self.responder_namespace, CORE)
-        return resp
-
-    def demo_records(self, demo) -> list[Record]:
-        return demo_medications(demo, self.id)
+    def render_response(self, records, query: Query):
+        """A period selects the ordinations whose treatment overlaps it: [ordination, end], open while ongoing."""
+        if query.period:
+            records = [r for r in records if _overlaps(r, *query.period)]
+        return super().render_response(records, dataclasses.replace(query, period=None))
 
 
-def _ordination_stamp(rx: dict) -> str | None:
-    """The time the TKB filters on: ordination, else start of treatment (else registration)."""
-    return (rx.get("prescriber") or {}).get("authorTime") or rx.get("startOfTreatment")
+def _overlaps(record, start, end) -> bool:
+    stop = parse_timestamp(_rx(record).get("endOfTreatment"))
+    return not record.time or (record.time.date() <= end and not (stop and stop.date() < start))
 
 
-def _matches(record: Record, query: Query) -> bool:
-    """Producer-side filters; the period overlaps [ordination, end of treatment], open while ongoing."""
-    if query.period and record.time:
-        end = parse_timestamp(record.detail["prescription"].get("endOfTreatment"))
-        if record.time.date() > query.period[1] or (end is not None and end.date() < query.period[0]):
-            return False
-    return ((not query.care_units or record.care_unit_id in query.care_units)
-            and (not query.care_providers or record.care_provider_id in query.care_providers)
-            and (not query.source_system or record.source_system == query.source_system))
+_rx = lambda record: record.detail.get("prescription") or {}  # noqa: E731
+_day = lambda stamp: views.date_text(stamp) if stamp else None  # noqa: E731
 
 
-# -- reading a prescription for people ---------------------------------------------------------
-
-
-def _number(text: str | None) -> str:
+def _number(value) -> str:
     """A schema double as a Swede writes it: 2.5 -> 2,5 and 500.0 -> 500."""
     try:
-        value = float(text)
+        number = float(value)
     except (TypeError, ValueError):
-        return text or ""
-    return (f"{value:.0f}" if value.is_integer() else f"{value:g}").replace(".", ",")
+        return value or ""
+    return (f"{number:.0f}" if number.is_integer() else f"{number:g}").replace(".", ",")
 
 
-def drug_name(choice: dict | None) -> str | None:
-    """What was ordinated, whichever of the five drug choices the producer used."""
-    choice = choice or {}
-    if "unstructuredDrugInformation" in choice:
-        return choice["unstructuredDrugInformation"].get("unstructuredInformation")
-    for key, code in (("drugArticle", "nplPackId"), ("merchandise", "articleNumber")):
-        if key in choice:
-            return choice[key].get(code, {}).get("displayName")
-    if "drug" in choice:
-        d = choice["drug"]
-        name = (d.get("nplId") or {}).get("displayName") or (d.get("atcCode") or {}).get("displayName") or ""
-        parts = (name[:1].upper() + name[1:], _number(d.get("strength")), d.get("strengthUnit"),
-                 (d.get("pharmaceuticalForm") or "").lower())
-    elif "generics" in choice:
-        g = choice["generics"]
-        strength = g.get("strength") or {}
-        parts = (g.get("substance"), _number(strength.get("value")), strength.get("unit"),
-                 (g.get("form") or "").lower())
-    else:
-        return None
-    return " ".join(p for p in parts if p) or None
+def _code(record) -> str:
+    """The drug's code as the record carries it: ATC, else the product's or package's NPL id, else the article's."""
+    choice = _rx(record).get("drug") or {}
+    product, package, article = (choice.get(k) or {} for k in ("drug", "drugArticle", "merchandise"))
+    return codes.coded(product.get("atcCode") or product.get("nplId") or package.get("nplPackId")
+                       or article.get("articleNumber"))
 
 
-def _rx(record: Record) -> dict:
-    return record.detail.get("prescription") or {}
-
-
-def _atc(record: Record) -> str:
-    return ((_rx(record).get("drug") or {}).get("drug") or {}).get("atcCode", {}).get("code") or "–"
-
-
-def _dosage_text(record: Record) -> str:
+def _dosage(record) -> str:
     rx = _rx(record)
-    for dosage in (rx.get("drug") or {}).get("dosage", []):
-        text = dosage.get("dosageInstruction") or dosage.get("shortNotation")
-        if text:
-            return text
-    return (rx.get("dispensationAuthorization") or {}).get("prescriptionSignatura") or "–"
+    given = [d.get("dosageInstruction") or d.get("shortNotation") for d in (rx.get("drug") or {}).get("dosage", [])]
+    return next(filter(None, given), None) or (rx.get("dispensationAuthorization") or {}).get(
+        "prescriptionSignatura") or "–"
 
 
-def _status(record: Record) -> str:
+def _status(record) -> str:
     rx = _rx(record)
     status = {"Active": "Aktiv", "Inactive": "Inaktiv"}.get(rx.get("prescriptionStatus"), "–")
     return f"{status}, utsättning" if rx.get("typeOfPrescription") == "U" else status
 
 
-def _day(stamp: str | None) -> str | None:
-    when = shown_timestamp(stamp)
-    return when.strftime("%Y-%m-%d") if when else stamp
-
-
 def _person(hp: dict | None) -> str | None:
     if not hp:
         return None
-    role = (hp.get("healthcareProfessionalRoleCode") or {})
-    who = ", ".join(v for v in (hp.get("healthcareProfessionalName"), role.get("displayName") or role.get(
-        "originalText"), (hp.get("healthcareProfessionalOrgUnit") or {}).get("orgUnitName")) if v)
+    role, unit = codes.term(hp.get("healthcareProfessionalRoleCode"), None), hp.get("healthcareProfessionalOrgUnit")
+    who = ", ".join(filter(None, (hp.get("healthcareProfessionalName"), role, (unit or {}).get("orgUnitName"))))
     return f"{who or 'Okänd'} ({_day(hp.get('authorTime'))})"
 
 
-def _details(record: Record) -> list[tuple[str, str]]:
+def _details(record) -> list[tuple[str, str]]:
     rx = _rx(record)
-    reasons = [r.get("otherReason") or _label(r.get("reason"))
-               for r in rx.get("principalPrescriptionReason", []) + rx.get("additionalPrescriptionReason", [])]
-    out = [("Behandlingsändamål", rx.get("treatmentPurpose")),
-           ("Ordinationsorsak", ", ".join(r for r in reasons if r)),
+    reasons = (r.get("otherReason") or codes.term(r.get("reason"), None)
+               for r in rx.get("principalPrescriptionReason", []) + rx.get("additionalPrescriptionReason", []))
+    out = [("Behandlingsändamål", rx.get("treatmentPurpose")), ("Ordinationsorsak", ", ".join(filter(None, reasons))),
            ("Insättning", _day(rx.get("startOfTreatment"))), ("Utsättning", _day(rx.get("endOfTreatment"))),
-           ("Utsättningsorsak", _label(rx.get("endOfTreatmentReason"))),
+           ("Utsättningsorsak", codes.term(rx.get("endOfTreatmentReason"), None)),
            ("Ordinatör", "Egenmedicinering" if rx.get("selfMedication") else _person(rx.get("prescriber"))),
            ("Utvärdering", _person(rx.get("evaluator")) or _day(rx.get("evaluationTime"))),
            ("Notat", rx.get("prescriptionNote")), ("Registrerad av", record.author)]
-    if (d := rx.get("dispensationAuthorization")):
-        amount = " ".join(v for v in (_number(d.get("totalAmount")), d.get("packageUnit")) if v)
-        out.append(("Förskrivning", "; ".join(v for v in (
+    if d := rx.get("dispensationAuthorization"):
+        amount = " ".join(filter(None, (_number(d.get("totalAmount")), d.get("packageUnit"))))
+        out.append(("Förskrivning", "; ".join(filter(None, (
             d.get("prescriptionSignatura"), amount, d.get("validUntil") and f"giltig t.o.m. {_day(d['validUntil'])}",
-            d.get("distributionMethod"), d.get("nonReplaceable") and "får ej bytas ut") if v)))
-    if (given := rx.get("administration")):
+            d.get("distributionMethod"), d.get("nonReplaceable") and "får ej bytas ut")))))
+    if given := rx.get("administration"):
         last = max(given, key=lambda a: (a.get("administrationTime") or {}).get("start") or "")
         out.append(("Administreringar", f"{len(given)} st; senast "
                                         f"{_person(last.get('administeringHealthcareProfessional')) or 'okänd'}"))
     chain = rx.get("prescriptionChainId") or {}
     out.append(("Ordinationskedja", chain.get("extension") or chain.get("root")))
     return [(label, value) for label, value in out if value]
-
-
-def _label(cv: dict | None) -> str | None:
-    return (cv or {}).get("displayName") or (cv or {}).get("originalText") or (cv or {}).get("code")
-
-
-# -- demo content ------------------------------------------------------------------------------
-
-
-class Drug(NamedTuple):
-    atc: str
-    substance: str  # the ATC text, as SIL gives it
-    form: str
-    strength: str
-    unit: str
-    route: str
-    purpose: str
-    reason: tuple[str, str] | None  # ICD-10-SE
-    # ("freq", amount, times a day) | ("prn", condition, low, high, most a day) | ("week",) | ("ramp",) |
-    # ("single",) | ("period", low mg, high mg, hours)
-    dosage: tuple
-
-
-DRUGS = [
-    Drug("A10BA02", "metformin", "Tablett", "500", "mg", "Oralt", "Mot diabetes",
-         ("E11.9", "Diabetes mellitus typ 2 utan komplikationer"), ("freq", 1, 2)),
-    Drug("A02BC01", "omeprazol", "Enterokapsel, hård", "20", "mg", "Oralt", "Mot sura uppstötningar",
-         ("K21.9", "Gastroesofageal refluxsjukdom utan esofagit"), ("freq", 1, 1)),
-    Drug("C09AA02", "enalapril", "Tablett", "10", "mg", "Oralt", "Mot högt blodtryck",
-         ("I10.9", "Essentiell hypertoni"), ("freq", 1, 1)),
-    Drug("R03AC02", "salbutamol", "Inhalationspulver", "0.2", "mg/dos", "Inhalation", "Mot andnöd",
-         ("J45.9", "Astma, ospecificerad"), ("prn", "vid andnöd", 1, 2, 4)),
-    Drug("B01AA03", "warfarin", "Tablett", "2.5", "mg", "Oralt", "Blodförtunnande",
-         ("I48.9", "Förmaksflimmer och förmaksfladder, ospecificerat"), ("week",)),
-    Drug("B01AF02", "apixaban", "Filmdragerad tablett", "5", "mg", "Oralt", "Blodförtunnande, förebygger stroke",
-         ("I48.9", "Förmaksflimmer och förmaksfladder, ospecificerat"), ("freq", 1, 2)),
-    Drug("C07AB02", "metoprolol", "Depottablett", "50", "mg", "Oralt", "Mot hjärtklappning och högt blodtryck",
-         ("I10.9", "Essentiell hypertoni"), ("freq", 1, 1)),
-    Drug("C10AA01", "simvastatin", "Filmdragerad tablett", "20", "mg", "Oralt", "Blodfettssänkande",
-         ("E78.0", "Ren hyperkolesterolemi"), ("freq", 1, 1)),
-    Drug("C03CA01", "furosemid", "Tablett", "40", "mg", "Oralt", "Vätskedrivande",
-         ("I50.9", "Hjärtsvikt, ospecificerad"), ("freq", 1, 1)),
-    Drug("H03AA01", "levotyroxinnatrium", "Tablett", "0.1", "mg", "Oralt", "Mot underfunktion i sköldkörteln",
-         ("E03.9", "Hypotyreos, ospecificerad"), ("freq", 1, 1)),
-    Drug("N06AB06", "sertralin", "Filmdragerad tablett", "50", "mg", "Oralt", "Mot nedstämdhet",
-         ("F32.1", "Medelsvår depressiv episod"), ("freq", 1, 1)),
-    Drug("J01CE02", "fenoximetylpenicillin", "Filmdragerad tablett", "1", "g", "Oralt", "Mot halsfluss",
-         ("J02.0", "Streptokockfaryngit"), ("freq", 1, 3)),
-    Drug("H02AB06", "prednisolon", "Tablett", "5", "mg", "Oralt", "Mot inflammation i luftvägarna",
-         ("J44.1", "Kroniskt obstruktiv lungsjukdom med akut exacerbation, ospecificerad"), ("ramp",)),
-    Drug("J01XX01", "fosfomycin", "Granulat till oral lösning", "3", "g", "Oralt", "Mot urinvägsinfektion",
-         ("N30.0", "Akut cystit"), ("single",)),
-    Drug("N02AA01", "morfin", "Injektionsvätska, lösning", "10", "mg/ml", "Subkutant", "Mot smärta",
-         None, ("period", 2.5, 5, 4)),
-    Drug("A10AE04", "insulin glargin", "Injektionsvätska, lösning", "100", "enheter/ml", "Subkutant",
-         "Mot diabetes", ("E11.9", "Diabetes mellitus typ 2 utan komplikationer"), ("freq", 20, 1)),
-    Drug("N05CF01", "zopiklon", "Filmdragerad tablett", "5", "mg", "Oralt", "Mot sömnbesvär",
-         None, ("prn", "vid sömnsvårigheter, till natten", 1, 1, 1)),
-]
-BY_NAME = {d.substance: d for d in DRUGS}
-PARACETAMOL = Drug("N02BE01", "paracetamol", "Tablett", "500", "mg", "Oralt", "Mot smärta och feber", None,
-                   ("prn", "vid smärta eller feber", 1, 2, 4))
-HOME_CARE = ("insulin glargin", "warfarin", "morfin", "furosemid", "metformin")  # what municipal nurses give
-COURSE_DAYS = {"J01CE02": 10, "H02AB06": 24, "J01XX01": 1}  # treatments that end by themselves
-ANNAN_ORSAK = {"code": "46021000052104", "codeSystem": SNOMED_CT_SE, "displayName": "annan ordinationsorsak"}
-STOP_REASONS = ["Biverkningar", "Behandlingen avslutad enligt plan", "Ersatt av annat läkemedel", "Utebliven effekt"]
-NOTES = ["Patienten informerad om vanliga biverkningar.",
-         "Insatt under vårdtillfället, följs upp på vårdcentralen.",
-         "Dosjustering efter samtal med patienten.", "Patienten vill pröva lägre dos.", "Uppföljning om tre månader."]
-PLURAL = {"tablett": "tabletter", "kapsel": "kapslar", "dos": "doser", "dospåse": "dospåsar", "enheter": "enheter",
-          "mg": "mg"}
-DOCTOR, NURSE = ("201010", "Läkare"), ("204010", "Sjuksköterska")
-
-
-def _dose_unit(drug: Drug) -> str:
-    form = drug.form.lower()
-    return ("dos" if drug.route == "Inhalation" else "enheter" if drug.unit == "enheter/ml" else
-            "mg" if form.startswith("injektion") else "dospåse" if form.startswith("granulat") else
-            "kapsel" if "kapsel" in form else "tablett")
-
-
-def _dosage(drug: Drug) -> dict:
-    """One DosageType for a drug's usual regimen, in the structure its kind of dosage needs."""
-    unit = _dose_unit(drug)
-    ucum = {"enheter": "[iU]", "mg": "mg"}.get(unit, f"{{{unit}}}")
-
-    def dose(low: float, high: float | None = None) -> dict:
-        return {"low": f"{low:g}", **({"high": f"{high:g}"} if high else {}), "unit": ucum}
-
-    def amount(low: float, high: float | None = None) -> str:
-        numbers = _number(f"{low:g}") + (f"-{_number(f'{high:g}')}" if high else "")
-        return f"{numbers} {unit if not high and low <= 1 else PLURAL[unit]}"
-
-    def times(n: int) -> str:
-        return f"{n} {'gång' if n == 1 else 'gånger'}"
-
-    daily = lambda n: {"value": str(n), "unit": "/d"}  # noqa: E731
-    kind, *args = drug.dosage
-    if kind == "freq":
-        n, per_day = args
-        out = {"dosageInstruction": f"{amount(n)} {times(per_day)} dagligen", "shortNotation": f"{n}x{per_day}",
-               "setDosage": {"frequencyDosage": {"dose": dose(n), "frequency": daily(per_day)}}}
-        if drug.atc in COURSE_DAYS:
-            days = COURSE_DAYS[drug.atc]
-            out = {"lengthOfTreatment": {"treatmentInterval": {"low": str(days), "unit": "d"},
-                                         "isMaximumTreatmentTime": False},
-                   **out, "dosageInstruction": f"{out['dosageInstruction']} i {days} dagar"}
-    elif kind == "prn":
-        condition, low, high, most = args
-        high = high if high > low else None
-        out = {"dosageInstruction": f"{amount(low, high)} {condition}, högst {times(most)} per dygn",
-               "maximumDosage": {"frequencyDosage": {"dose": dose(high or low), "frequency": daily(most)}},
-               "conditionalDosage": {"conditionDescription": condition,
-                                     "frequencyDosage": {"dose": dose(low, high), "frequency": daily(1)}}}
-    elif kind == "week":  # warfarin: a weekly schedule from the anticoagulation clinic
-        out = {"dosageInstruction": "Enligt doseringsschema från AK-mottagningen: 2 tabletter mån, ons, fre; "
-                                    "1,5 tablett övriga dagar",
-               "setDosage": {"occasionDosage": {"period": {"value": "7", "unit": "d"}, "administration": [
-                   {"dose": dose(n), "time": "kl 18", "dayOfPeriod": str(day)}
-                   for day, n in enumerate([2, 1.5, 2, 1.5, 2, 1.5, 1.5], 1)]}}}
-    elif kind == "ramp":  # prednisolone: 8 tablets, one fewer every third day down to one
-        out = {"dosageInstruction": "8 tabletter dagligen, minska med 1 tablett var tredje dag till 1 tablett",
-               "setDosage": {"rampedDosage": {
-                   "doseStep": {"value": "-1", "unit": ucum}, "timeStep": {"value": "3", "unit": "d"},
-                   "rampStart": {"frequencyDosage": {"dose": dose(8), "frequency": daily(1)}},
-                   "rampEnd": {"frequencyDosage": {"dose": dose(1), "frequency": daily(1)}}}}}
-    elif kind == "single":
-        out = {"dosageInstruction": "1 dospåse som engångsdos, lös i ett halvt glas vatten, till natten",
-               "setDosage": {"singleDose": {"dose": dose(1)}}}
-    else:  # "period": as needed, at least some hours apart
-        low, high, hours = args
-        out = {"dosageInstruction": f"{amount(low, high)} vid smärta, tidigast var {hours}:e timme",
-               "conditionalDosage": {"conditionDescription": "vid smärta", "periodDosage": {
-                   "dose": dose(low, high), "period": {"value": str(hours), "unit": "h"}}}}
-    return {**out, "unitDose": {"originalText": unit}}
-
-
-def _drug(drug: Drug, with_dosage: bool = True) -> dict:
-    """The drug as a product with its ATC code (no NPL ids in the demo: they would be invented)."""
-    choice = {"drug": {"atcCode": {"code": drug.atc, "codeSystem": ATC, "codeSystemName": "ATC",
-                                   "displayName": drug.substance},
-                       "routeOfAdministration": {"originalText": drug.route}, "pharmaceuticalForm": drug.form,
-                       "strength": drug.strength, "strengthUnit": drug.unit}}
-    return {**choice, "dosage": [_dosage(drug)]} if with_dosage else choice
-
-
-def _reasons(drug: Drug) -> dict:
-    code = drug.reason
-    return {"principalPrescriptionReason": [{"reason": {"code": code[0], "codeSystem": ICD10SE,
-                                                        "displayName": code[1]}}]} if code else {}
-
-
-def _hp(demo, when: dt.datetime, role: tuple[str, str], unit: tuple[str, str] | None = None) -> dict:
-    """A prescriber, evaluator or nurse: never with care unit / care provider ids (TKB rule 1.9)."""
-    hsa, name, _ = demo.clinician()
-    hp = {"authorTime": format_timestamp(when), "healthcareProfessionalHSAId": hsa, "healthcareProfessionalName": name,
-          "healthcareProfessionalRoleCode": {"code": role[0], "codeSystem": KV_BEFATTNING, "displayName": role[1]}}
-    return {**hp, "healthcareProfessionalOrgUnit": {"orgUnitHSAId": unit[0], "orgUnitName": unit[1]}} if unit else hp
-
-
-def _local(demo, kind: str, key: str) -> dict:
-    return {"root": LOCAL_ID, "extension": f"{demo.logical_address}:{kind}-{key}"}
-
-
-def _prescription(demo, drug: Drug, key: str, when: dt.datetime, prescriber: dict) -> dict:
-    """A prescription (förskrivning) to a pharmacy, as primary care writes them."""
-    tablets = _dose_unit(drug) in ("tablett", "kapsel")
-    return {"dispensationAuthorizationId": _local(demo, "recept", key),
-            "validUntil": format_date((when + dt.timedelta(days=365)).date()),
-            "totalAmount": ("300" if drug.dosage[0] == "freq" else "100") if tablets else "3",
-            "packageUnit": "st" if tablets else "förp",
-            "distributionMethod": demo.rng.choice(["Hämtas", "Hämtas", "Apodos", "Hemleverans"]),
-            "dispensationAuthorizer": prescriber, "prescriptionSignatura": _dosage(drug)["dosageInstruction"]}
-
-
-def _given(demo, drug: Drug, key: str, n: int, when: dt.datetime, unit) -> dict:
-    """One administration a nurse signed."""
-    return {"administrationId": _local(demo, "adm", f"{key}-{n}"),
-            "administrationTime": {"start": format_timestamp(when), "end": format_timestamp(when)},
-            **({"administrationComment": "Patienten sov, väcktes för läkemedel."} if n == 1 else {}),
-            "routeOfAdministration": {"originalText": drug.route},
-            "administeringHealthcareProfessional": _hp(demo, when, NURSE, unit)}
-
-
-def _record(demo, contract_id: str, key: str, when: dt.datetime, rx: dict, unit, patient=None, **kw) -> Record:
-    record = demo.record(contract=contract_id, information_type="caa-gmh", key=key, time=when, unit=unit,
-                         title=drug_name(rx.get("drug")) or "Läkemedelsordination",
-                         detail={"prescription": rx, "patient": patient}, **kw)
-    # this contract's TKB forbids documentTime
-    return dataclasses.replace(record, detail={**record.detail, "header": {**record.detail["header"],
-                                                                          "document_time": None}})
-
-
-def demo_medications(demo, contract_id: str) -> list[Record]:
-    """Ordination chains at one source system: each ordination a record, its prescription or administrations inside."""
-    if demo.profile == "variants":
-        return _variants(demo, contract_id)
-    main = demo.logical_address == PROVIDERS[0][4][0]
-    target = {"rich": demo.rng.randint(5, 9), "blocked": 4, "heavy": 1000 if main else 300,
-              "not_in_tgp": 2}.get(demo.profile, 0)
-    municipal = provider_of(demo.logical_address)[2] == "kommun"
-    pool = [BY_NAME[name] for name in HOME_CARE] if municipal else DRUGS
-    out: list[Record] = []
-    chain = 0
-    while len(out) < target:
-        length = 1 if demo.profile == "blocked" else 40 if demo.profile == "heavy" and chain == 3 else \
-            demo.rng.choice([1, 1, 2, 3])  # Linda's chain 3: dose adjusted for years
-        length = min(length, target - len(out))
-        if demo.profile == "blocked":  # one a year, cycling through the units
-            unit, first = demo.units[chain % len(demo.units)], demo.when(365 * (chain + 1), 365 * chain + 120)
-        else:  # steps are at most 80 days apart, so the whole chain lies in the past
-            unit, first = demo.rng.choice(demo.units), demo.when(max(3 * 365, 80 * length + 30), 80 * length)
-        out += _chain(demo, contract_id, demo.rng.choice(pool), unit, first, length, chain, municipal)
-        chain += 1
-    return out
-
-
-def _chain(demo, contract_id, drug: Drug, unit, first, length: int, chain: int, municipal: bool) -> list[Record]:
-    """One ordination chain: every change a new ordination; the last is active, and may stop the treatment."""
-    outpatient = "vårdcentral" in unit[1].lower() and not municipal
-    heavy = demo.profile == "heavy"
-    stop = length > 1 and demo.rng.random() < 0.3
-    keys = [f"lak-{chain}-{k}" for k in range(length)]
-    times = [first + dt.timedelta(days=demo.rng.randint(20, 80) * k) for k in range(length)]
-    out = []
-    for k, when in enumerate(times):
-        last = k == length - 1
-        starts = not (last and stop)
-        rx = {"prescriptionId": _local(demo, "ord", keys[k]), "typeOfPrescription": "I" if starts else "U",
-              "prescriptionStatus": "Active" if last else "Inactive"}
-        if heavy and chain % 100 == 2:  # producer text is data, never markup
-            rx["prescriptionNote"] = 'Obs! <b>Interaktion</b> med "NSAID" & alkohol: <script>alert("x")</script>'
-        elif heavy and chain % 100 == 4:
-            rx["prescriptionNote"] = " ".join(NOTES * 40)
-        elif demo.rng.random() < 0.3:
-            rx["prescriptionNote"] = demo.rng.choice(NOTES)
-        rx |= {**_reasons(drug), "treatmentPurpose": drug.purpose}
-        if length > 1:
-            rx["prescriptionChainId"] = _local(demo, "kedja", str(chain))
-            if k:
-                rx["precedingPrescriptionId"] = _local(demo, "ord", keys[k - 1])
-            if not last:
-                rx["succeedingPrescriptionId"] = _local(demo, "ord", keys[k + 1])
-        rx |= {"prescriber": _hp(demo, when, DOCTOR, unit), "startOfFirstTreatment": format_timestamp(times[0])}
-        if starts:
-            rx["startOfTreatment"] = format_timestamp(when)
-        if not last:
-            rx["endOfTreatment"] = format_timestamp(times[k + 1])
-        elif stop:
-            rx |= {"endOfTreatment": format_timestamp(when),
-                   "endOfTreatmentReason": {"originalText": demo.rng.choice(STOP_REASONS)}}
-        elif drug.atc in COURSE_DAYS:
-            rx["endOfTreatment"] = format_timestamp(when + dt.timedelta(days=COURSE_DAYS[drug.atc]))
-        rx |= {"selfMedication": False, "drug": _drug(drug, with_dosage=starts)}
-        if starts and outpatient:
-            rx["dispensationAuthorization"] = _prescription(demo, drug, keys[k], when, rx["prescriber"])
-        elif starts and (municipal or demo.rng.random() < 0.5 or (heavy and chain % 50 == 1)):
-            many = 50 if heavy and chain % 50 == 1 else demo.rng.randint(1, 4)
-            rx["administration"] = [_given(demo, drug, keys[k], n, when + dt.timedelta(hours=12 * n), unit)
-                                    for n in range(many)]
-        out.append(_record(demo, contract_id, keys[k], when, rx, unit))
-    return out
-
-
-def _variants(demo, contract_id: str) -> list[Record]:
-    """Egon: the contract's choices and optional parts, one ordination each."""
-    unit = demo.units[0]
-    ward = next((u for u in demo.units if "vårdcentral" not in u[1].lower()), unit)
-    when = [demo.when(700, 30) for _ in range(8)]
-    base = lambda k, status="Active": {  # noqa: E731
-        "prescriptionId": _local(demo, "ord", f"v{k}"), "typeOfPrescription": "I", "prescriptionStatus": status}
-    metformin, enalapril, warfarin = BY_NAME["metformin"], BY_NAME["enalapril"], BY_NAME["warfarin"]
-    out = []
-    # 0: everything a prescription in primary care can carry
-    prescriber = _hp(demo, when[0], DOCTOR, unit)
-    rx = {**base(0), "prescriptionNote": "Dosen ökad då HbA1c ligger över målvärdet.", **_reasons(metformin),
-          "additionalPrescriptionReason": [{"reason": ANNAN_ORSAK, "otherReason": "Viktnedgång önskas"}],
-          "evaluationTime": format_timestamp(when[0] + dt.timedelta(days=90)), "treatmentPurpose": metformin.purpose,
-          "prescriber": prescriber, "evaluator": _hp(demo, when[0] + dt.timedelta(days=92), DOCTOR, unit),
-          "startOfFirstTreatment": format_timestamp(when[0]), "startOfTreatment": format_timestamp(when[0]),
-          "selfMedication": False, "drug": {"comment": "Tas i samband med måltid", **_drug(metformin)},
-          "dispensationAuthorization": {
-              **_prescription(demo, metformin, "v0", when[0], prescriber),
-              "minimumDispensationInterval": {"value": "80", "unit": "d"}, "distributionMethod": "Apodos",
-              "dispensationAuthorizerComment": "Ny dos, se doseringstext.",
-              "prescriptionSignatura": "1 tablett 2 gånger dagligen i samband med måltid",
-              "firstDispensationBefore": format_date((when[0] + dt.timedelta(days=30)).date()),
-              "nonReplaceable": "Prescriber", "drug": _drug(metformin, with_dosage=False)}}
-    out.append(_record(demo, contract_id, "lak-v0", when[0], rx, unit))
-    # 1: self-medication with a generic choice, as needed with a maximum; no prescriber
-    rx = {**base(1), "treatmentPurpose": PARACETAMOL.purpose, "startOfTreatment": format_timestamp(when[1]),
-          "selfMedication": True,
-          "drug": {"generics": {"substance": "Paracetamol", "strength": {"value": "500", "unit": "mg"},
-                                "form": "Tablett"}, "dosage": [_dosage(PARACETAMOL)]}}
-    out.append(_record(demo, contract_id, "lak-v1", when[1], rx, unit))
-    # 2: extemporaneous preparation and dosage in free text; unsigned, not for the patient's eyes
-    rx = {**base(2), "principalPrescriptionReason": [{"reason": ANNAN_ORSAK,
-                                                      "otherReason": "Klåda efter strålbehandling"}],
-          "prescriber": _hp(demo, when[2], DOCTOR), "startOfTreatment": format_timestamp(when[2]),
-          "selfMedication": False,
-          "drug": {"unstructuredDrugInformation": {
-                       "unstructuredInformation": "Hydrokortison 1 % i Essex kräm, extempore 100 g"},
-                   "dosage": [{"dosageInstruction": "Smörjes tunt morgon och kväll", "setDosage": {
-                       "unstructuredDosageInformation": {
-                           "text": "Smörjes tunt på rodnad hud morgon och kväll i högst en vecka"}}}]}}
-    out.append(_record(demo, contract_id, "lak-v2", when[2], rx, unit, signed=False, approved=False))
-    # 3 and 4: a chain whose second ordination stops the treatment (type U: no dosage, a stop reason)
-    first, stop = sorted(when[3:5])
-    chain = {"treatmentPurpose": enalapril.purpose, "prescriptionChainId": _local(demo, "kedja", "v3")}
-    rx = {**base(3, "Inactive"), **chain, "succeedingPrescriptionId": _local(demo, "ord", "v4"),
-          "prescriber": _hp(demo, first, DOCTOR, unit), "startOfFirstTreatment": format_timestamp(first),
-          "startOfTreatment": format_timestamp(first), "endOfTreatment": format_timestamp(stop),
-          "selfMedication": False, "drug": _drug(enalapril)}
-    out.append(_record(demo, contract_id, "lak-v3", first, rx, unit))
-    rx = {**base(4), "typeOfPrescription": "U", **chain, "precedingPrescriptionId": _local(demo, "ord", "v3"),
-          "prescriber": _hp(demo, stop, DOCTOR, unit), "startOfFirstTreatment": format_timestamp(first),
-          "endOfTreatment": format_timestamp(stop), "endOfTreatmentReason": {"originalText": "Biverkan: torrhosta"},
-          "selfMedication": False, "drug": _drug(enalapril, with_dosage=False)}
-    out.append(_record(demo, contract_id, "lak-v4", stop, rx, unit))
-    # 5: warfarin on a weekly schedule given on a ward, related to the INR it was dosed by (2.2 only);
-    #    with patient information the population register lacks
-    owner = {"id": {"root": HSA_ID, "extension": demo.care_provider_id}}
-    rx = {**base(5), "treatmentPurpose": warfarin.purpose, "prescriber": _hp(demo, when[5], DOCTOR, ward),
-          "startOfTreatment": format_timestamp(when[5]), "selfMedication": False, "drug": _drug(warfarin),
-          "administration": [_given(demo, warfarin, "v5", n, when[5] + dt.timedelta(days=n), ward) for n in range(3)],
-          "relation": [{"code": {"code": "416083004", "codeSystem": SNOMED_CT_SE, "displayName": "har orsak"},
-                        "referredInformation": [{"id": {"root": demo.logical_address, "extension": "obs-pk-inr-v5"},
-                                                 "type": {"originalText": "chb-go"}, "informationOwner": owner}]}]}
-    patient = {"dateOfBirth": demo.patient.id[:8], "gender": {"code": "1", "codeSystem": KV_KON, "displayName": "Man"}}
-    out.append(_record(demo, contract_id, "lak-v5", when[5], rx, ward, patient=patient))
-    # 6: the producer cannot say which care unit and care provider own it
-    omeprazol = BY_NAME["omeprazol"]
-    rx = {**base(6), "treatmentPurpose": omeprazol.purpose, "prescriber": _hp(demo, when[6], DOCTOR),
-          "startOfTreatment": format_timestamp(when[6]), "selfMedication": False, "drug": _drug(omeprazol)}
-    out.append(_record(demo, contract_id, "lak-v6", when[6], rx, unit, without_owner=True))
-    # 7: only what the schema demands: no drug, no reason, no dosage
-    rx = {**base(7), "prescriber": {"authorTime": format_timestamp(when[7])},
-          "startOfTreatment": format_timestamp(when[7]), "selfMedication": False}
-    out.append(_record(demo, contract_id, "lak-v7", when[7], rx, unit))
-    return out
 
 
 @hookimpl
@@ -654,14 +182,10 @@ def register_contracts(register):
 def register_views(register):
     register(InformationView(
         slug="lakemedel", title="Läkemedel", categorizations=("caa-gmh",), order=20,
-        columns=(("Ordinerad", lambda r: r.time.strftime("%Y-%m-%d") if r.time else "–"),
-                 ("Läkemedel", lambda r: r.title),
-                 ("ATC", _atc),
-                 ("Dosering", _dosage_text),
-                 ("Status", _status),
-                 ("Vårdenhet", lambda r: r.care_unit_name or r.care_unit_id or "Okänd"),
-                 ("Vårdgivare", lambda r: r.care_provider_name or r.care_provider_id or "Okänd")),
+        columns=(("Ordinerad", views.date), ("Läkemedel", views.title), ("Kod", _code), ("Dosering", _dosage),
+                 ("Status", _status), *views.OWNER),
         details=_details,
         help="Läkemedelsordinationer, förskrivningar och administreringar hos vårdgivare i sammanhållen "
-             "journalföring. Varje ändring i en ordinationskedja är en egen rad; den aktiva är den senaste.",
+             "journalföring, med läkemedlets kod (till exempel ATC eller NPL-id) som vårdgivaren angett. Varje "
+             "ändring i en ordinationskedja är en egen rad; den aktiva är den senaste.",
     ))
