@@ -88,7 +88,8 @@ KIND = {  # (command, parameter) or parameter alone
                "faults", "block_id", "consent_id", "file", "bundle", "schema", "directory",
                ("env show", "name"), ("env set", "name"), ("env set", "key"), ("env set", "value"),
                ("contracts enable", "name"), ("contracts disable", "name"), ("contracts validate", "name"),
-               ("contracts check", "name"), ("contracts new", "name"), ("contracts decode", "name")],
+               ("contracts check", "name"), ("contracts new", "name"), ("contracts decode", "name"),
+               ("contracts coverage", "name")],
 }
 
 
@@ -205,6 +206,7 @@ def baseline(world: dict) -> dict[str, dict]:
         "contracts check": {"name": "GetDiagnosis", **bundle},
         "contracts new": {"name": "GetObservations", "schema": SCHEMA, **bundle, "into": str(world["tmp"] / "into")},
         "contracts decode": {"name": "GetDiagnosis", "file": str(world["response"])},
+        "contracts coverage": {"name": "GetDiagnosis", "file": str(world["response"])},
         "producers list": {"env_name": "qa"},
         "producers add": {"env_name": "qa", "provider_id": PROVIDER, "provider_name": "Region Stockholm",
                           "units": f"{UNIT}=Gubbängens vårdcentral", "logical_address": "SE2321000016-TKC1",
