@@ -6,7 +6,8 @@ What this process adds from the outside (npo's code is not changed):
   (`engagement_index=None`, the registry's local index) and one source system per benchmark
   producer, each with its own `endpoint`; contracts enabled as `--contracts` says;
 * a timing middleware (outermost): `X-Bench-Server-Seconds` on every answer, the handler's time;
-* wrappers around `Core.call`, `Core.decode`, `GuardStore.append`, `AccessService.read` that add up,
+* wrappers around the producer calls and decoding (`fetch.FanOut._call`, `_decode`; `Core.call`, `Core.decode`
+  in an npo before `npo_core/fetch.py`), `GuardStore.append`, `AccessService.read` that add up,
   per overview, bytes fetched, decode time, log time and more (`X-Bench-Phases` header, JSON);
 * a ticker task: every `--tick` seconds it sleeps and records how late it woke up (event-loop lag),
   tagged with whether a read of the heavy patient was in flight; it also samples RSS;
@@ -174,7 +175,14 @@ class InlineExecutor(concurrent.futures.Executor):
 
 
 def instrument(core: Core, stats: Stats) -> None:
-    call, decode, append, read = core.call, core.decode, core.guards.append, core.access.read
+    try:
+        from npo_core.fetch import FanOut  # the calls and decoding of a read, since npo_core/fetch.py
+    except ImportError:  # an older npo (e.g. a base worktree): the core's own methods
+        FanOut = None
+        call, decode = core.call, core.decode
+    else:
+        call, decode = FanOut._call, FanOut._decode
+    append, read = core.guards.append, core.access.read
     fan_out = core.access._fan_out
     nolog = {"on": False}
     core._bench_nolog = nolog
@@ -250,7 +258,11 @@ def instrument(core: Core, stats: Stats) -> None:
             if ph is not None:
                 ph["fan_out_s"] = time.perf_counter() - t0
 
-    core.call, core.decode, core.guards.append, core.access.read = timed_call, timed_decode, timed_append, timed_read
+    if FanOut is None:
+        core.call, core.decode = timed_call, timed_decode
+    else:  # this process's own class: npo's code is not changed
+        FanOut._call, FanOut._decode = timed_call, timed_decode
+    core.guards.append, core.access.read = timed_append, timed_read
     core.access._fan_out = timed_fan_out
 
 

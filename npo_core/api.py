@@ -5,6 +5,7 @@ The route table below is also the source of the OpenAPI document at /api/openapi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import orjson
@@ -12,6 +13,19 @@ from aiohttp import web
 
 from .errors import BadRequest, NotFound
 from .sessions import Session
+
+
+async def body_json(request: web.Request) -> dict:
+    """A JSON object body, or a clear 400."""
+    try:
+        data = await request.json()
+        # Lone surrogates parse but cannot be stored: refuse them here, not in the database.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):  # bad JSON, huge numbers, surrogates, deep nesting
+        raise BadRequest("Förfrågan är inte giltig JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Förfrågan ska vara ett JSON-objekt.")
+    return data
 
 
 def session_json(session: Session) -> dict:
@@ -57,8 +71,6 @@ PATIENT = (("patient_id", True),)  # every patient-scoped GET names its patient
 
 
 def endpoints(core) -> list[Endpoint]:
-    from .web import body_json
-
     async def get_session(request):
         return web.json_response(session_json(core.session_of(request)))
 
@@ -133,9 +145,11 @@ def endpoints(core) -> list[Endpoint]:
                 raise NotFound(f"Okänd informationsmängd: {wanted}")
             categorizations = set(view.categorizations)
         fresh = request.query.get("fresh") == "1"  # ask the producers again, not the answers kept for this look
+        detail = request.query.get("detail") == "1"  # each record's contract fields: read only when asked for
         result = await core.access.read(session, request.query.get("patient_id"), categorizations, fresh=fresh)
         # Tens of MB for a heavy patient: serialised in the worker, with orjson.
-        body = await core.off_loop(lambda: orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS))
+        body = await core.off_loop(lambda: orjson.dumps(result.to_json(detail=detail),
+                                                        option=orjson.OPT_NON_STR_KEYS))
         return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     async def sets(request):
@@ -186,8 +200,9 @@ def endpoints(core) -> list[Endpoint]:
                   "days": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 7}},
                  ("patient_id", "care_provider_id", "basis")),
         Endpoint("GET", "/api/records", records,
-                 "Records shown, withheld counts with reasons, completeness per set, per-source status",
-                 query=PATIENT + (("set", False), ("fresh", False))),
+                 "Records shown, withheld counts with reasons, completeness per set, per-source status; "
+                 "each record's contract fields (detail) only with detail=1",
+                 query=PATIENT + (("set", False), ("fresh", False), ("detail", False))),
         Endpoint("GET", "/api/sets", sets, "Information sets and whether each is enabled here", query=PATIENT),
         Endpoint("GET", "/api/status", status, "Operational status per source system and contract"),
         Endpoint("POST", "/api/logout", logout, "End the session"),

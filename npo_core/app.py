@@ -1,10 +1,9 @@
-"""The running core: registry, plugins, guards, sessions, the SOAP client and the web app."""
+"""The running core: registry, plugins, guards, sessions, kept answers, the worker and the templates."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
 import functools
 import inspect
 import itertools
@@ -12,24 +11,18 @@ import logging
 import math
 import queue
 import threading
-import time
-from collections import defaultdict, deque
 from pathlib import Path
 
 import jinja2
-from lxml import etree
 from aiohttp import web
 
-from . import soap
 from .access import AccessService
-from .contract import SWEDEN, Answer, Contract, Query, Record
-from .decoding import decode_payload
-from .engagement import EngagementIndex
-from .errors import ContractError, NpoError, StartupError
-from .identity import normalise_hsa_id
+from .contract import Contract
+from .errors import NpoError, StartupError
+from .fetch import Monitor
 from .kept import KeptAnswers
 from .plugins import collect, make_plugin_manager
-from .registry import Registry, SourceSystem
+from .registry import Registry
 from .schemas import SchemaSet, default_bundle
 from .sessions import SessionStore
 
@@ -90,43 +83,6 @@ class RankedWorker(concurrent.futures.Executor):
             self._thread.join()
 
 
-class Monitor:
-    """Operational status (driftsstatus): recent outcomes per source system and contract."""
-
-    def __init__(self, keep: int = 200):
-        self._events: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=keep))
-        self._last_problem: dict[tuple[str, str], dict] = {}
-        self._owner_mismatches: dict[tuple[str, str], int] = defaultdict(int)
-
-    def owner_mismatch(self, logical_address: str, contract: str, count: int) -> None:
-        """Records a source sent under a care provider it is neither registered nor indexed for."""
-        self._owner_mismatches[(logical_address, contract)] += count
-
-    def record(self, status) -> None:
-        self._events[(status.logical_address, status.contract)].append((time.time(), status.status, status.seconds))
-        if status.status not in ("ok", "info"):  # what support needs: the producer's own codes
-            self._last_problem[(status.logical_address, status.contract)] = {
-                "time": dt.datetime.now(SWEDEN).isoformat(timespec="seconds"), "status": status.status,
-                "message": status.message, "error_code": status.error_code, "log_id": status.log_id,
-                "unread": status.unread}
-
-    def summary(self) -> list[dict]:
-        out = []
-        for (address, contract), events in sorted(self._events.items()):
-            ok = [e for e in events if e[1] in ("ok", "info")]
-            latencies = sorted(e[2] for e in events if e[2] is not None)
-            out.append({
-                "logical_address": address, "contract": contract, "calls": len(events),
-                "error_rate": round(1 - len(ok) / len(events), 3) if events else 0.0,
-                "last_success": dt.datetime.fromtimestamp(max(e[0] for e in ok), SWEDEN).isoformat(timespec="seconds")
-                if ok else None,
-                "median_seconds": latencies[len(latencies) // 2] if latencies else None,
-                "last_problem": self._last_problem.get((address, contract)),
-                "owner_mismatches": self._owner_mismatches.get((address, contract), 0),
-            })
-        return out
-
-
 class Core:
     """Everything a request needs, built once per process and handed to plugins explicitly."""
 
@@ -144,8 +100,7 @@ class Core:
         self.kept = KeptAnswers()  # producers' answers per session and open patient, in memory only
         self.sessions = SessionStore(idle=session_idle, absolute=session_absolute, on_close=self.kept.drop)
         self.access = AccessService(self)
-        self.index = EngagementIndex(self)
-        self.monitor = Monitor()
+        self.monitor = Monitor()  # what the producers did, for the operational status
         self.emergency_hours = emergency_hours
         self.schemas = SchemaSet(schema_bundle or default_bundle(registry.setting("schema_bundle")))
         self.http = None
@@ -211,10 +166,6 @@ class Core:
         """Connection pool size: one opening must never wait for its own earlier requests."""
         return max(100, 2 * len(self.registry.produced_contracts(self.env_name)))
 
-    def block_type_of(self, record: Record) -> str | None:
-        contract = self.contracts.get(record.contract)
-        return contract.block_information_type if contract else None
-
     async def patient_available(self, assignment, patient) -> bool:
         """Tillgänglig patient: every plugin's answer counts; no answer at all means no (fail closed)."""
         answers = [await await_me_maybe(r) for r in
@@ -238,35 +189,6 @@ class Core:
     def plugin_settings(self, plugin: str) -> dict[str, str]:
         """A plugin's settings in this environment; read each time, so changes apply without restart."""
         return self.registry.plugin_settings(self.env_name, plugin)
-
-    # -- talking to producers --------------------------------------------------------
-    async def call(self, env, contract: Contract, source: SourceSystem, address: str, query: Query,
-                   request_id: str, budgets: tuple = ()) -> bytes:
-        if not (source.endpoint or env.base_url):
-            raise NpoError(f"Environment {env.name} has no service platform URL (npo env set {env.name} base_url ...).")
-        url = source.endpoint or f"{env.base_url.rstrip('/')}/{contract.service_path}"
-        return await soap.call(
-            self.http, url, soap_action=contract.soap_action, logical_address=address,
-            payload=contract.build_request(query), consumer_hsa_id=env.npo_hsa_id,
-            timeouts=soap.Timeouts(env.connect_timeout, env.read_timeout), correlation_id=request_id,
-            budgets=budgets)
-
-    async def decode(self, env, names, contract: Contract, data: bytes, source: SourceSystem) -> Answer:
-        """Parse, validate where the environment is strict, normalise: in the worker, off the loop."""
-        strict = env.validate_responses
-
-        def work(data: bytes) -> Answer:
-            element, _ = soap.unwrap(soap.parse_xml(data))
-            if element.tag != contract.q(f"{contract.name}Response"):
-                raise ContractError(f"Svaret är inte ett {contract.name}-svar av version {contract.major} "
-                                    f"({etree.QName(element).namespace}).", code="wrong_response")
-            if strict:
-                self.schemas.validate(contract, element)
-            answer = decode_payload(contract, element)
-            answer.records = [_named(r, source, names) for r in answer.records]
-            return answer
-
-        return await self.off_loop(work, data, rank=(1, self.page_rank.get(contract.id, 0), len(data)))
 
     def names(self):
         """The directory's care provider and care unit names, for headers that carry only HSA-ids."""
@@ -325,21 +247,3 @@ class Core:
         return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True,
                                   undefined=jinja2.StrictUndefined)
 
-
-def _named(record: Record, source: SourceSystem, names) -> Record:
-    """At the edge, once: owner ids in their canonical form (or marked unreadable), the address npo really
-    called, and names the header does not carry, from the registry's directory."""
-    providers, units = names
-    sent = [v if v and v.strip() else None for v in (record.care_provider_id, record.care_unit_id)]
-    provider_id, unit_id = (normalise_hsa_id(v) for v in sent)
-    readable = all(v is None or n is not None for v, n in zip(sent, (provider_id, unit_id)))
-    from dataclasses import replace
-    return replace(
-        record,
-        care_provider_id=provider_id, care_unit_id=unit_id, owner_readable=readable,
-        care_provider_name=record.care_provider_name or providers.get(provider_id or ""),
-        care_unit_name=record.care_unit_name or units.get(unit_id or ""),
-        # the source system id in the same canonical form where it is an HSA-id (a logical address may not be)
-        source_system=normalise_hsa_id(record.source_system) or record.source_system or source.logical_address,
-        source_address=source.logical_address,
-    )

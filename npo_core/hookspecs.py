@@ -34,7 +34,7 @@ def register_views(register):
 def register_auth_methods(register):
     """Called once at start-up to collect authentication methods.
 
-    Call ``register(method)`` with an :class:`npo_core.auth.AuthMethod`. A method is
+    Call ``register(method)`` with an :class:`npo_core.AuthMethod`. A method is
     offered only in the environments whose ``auth_methods`` name it.
     """
 
@@ -69,8 +69,8 @@ def assignments_for(core, clinician):
     """Where a clinician's assignments (medarbetaruppdrag) come from, when the login method
     does not carry them (SITHS carries only the employee HSA-id).
 
-    ``clinician`` is an :class:`npo_core.sessions.Clinician`. Return a list of
-    :class:`npo_core.sessions.Assignment` (an awaitable is awaited), or None for no answer.
+    ``clinician`` is an :class:`npo_core.Clinician`. Return a list of
+    :class:`npo_core.Assignment` (an awaitable is awaited), or None for no answer.
     The answers of all plugins are combined.
     """
 
@@ -94,6 +94,17 @@ def patient_details(core, patient):
 
     Called when a patient is opened (an awaitable is awaited); the first non-None answer
     is used. Production deployments answer from the population register (PU-tjänsten).
+    """
+
+
+@hookspec(firstresult=True)
+def handle_exception(core, request, exception):
+    """How an error of a request is answered: an expected ``npo_core.NpoError`` (``.status``, ``.code``,
+    ``.message``) or an unexpected exception, which the core has already logged.
+
+    Return an aiohttp response (or an awaitable giving one) to answer it, or None to let another plugin or
+    the core answer: its JSON under ``/api/`` and ``/-/`` (``npo_core.wants_json(request)``), plain text
+    elsewhere, and for a page without a session the login. The first plugin to return something wins.
     """
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import html
-import json
 import logging
 import secrets
 import sys
@@ -13,8 +11,9 @@ import sys
 from aiohttp import web
 
 from . import soap
+from .api import routes as api_routes
 from .app import Core, await_me_maybe
-from .errors import BadRequest, Forbidden, NpoError, Unauthenticated
+from .errors import Forbidden, NpoError, Unauthenticated
 
 log = logging.getLogger("npo.web")
 
@@ -26,37 +25,49 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def wants_json(request: web.Request) -> bool:
+    """The API and plugin JSON (`/-/`) answer errors in JSON; pages answer them as pages."""
     return request.path.startswith("/api/") or request.path.startswith("/-/")
-
-
-def error_page(status: int, title: str, message: str) -> web.Response:
-    body = (f"<!doctype html><html lang=sv><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<link rel=stylesheet href=/static/npo.css></head><body><main class=error>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p><p><a href=/>Till startsidan</a></p>"
-            f"</main></body></html>")
-    return web.Response(status=status, text=body, content_type="text/html")
 
 
 @web.middleware
 async def errors(request: web.Request, handler):
-    """Expected failures become a clear page or JSON; unexpected ones are logged, never shown."""
+    """Expected failures become a clear answer; unexpected ones are logged, never shown. A plugin may render
+    the answer (`handle_exception`, the web view's error pages); else the core's own JSON or plain text."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
-    except NpoError as e:
-        if isinstance(e, Unauthenticated) and not wants_json(request):
-            core = request.app[CORE_KEY]
-            login = core.auth_methods[0].login_path if core.auth_methods else "/"
-            raise web.HTTPSeeOther(login)
-        if wants_json(request):
-            return web.json_response({"error": e.code, "message": e.message}, status=e.status)
-        return error_page(e.status, "Det gick inte", e.message)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except Exception as e:
+        if not isinstance(e, NpoError):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+        answer = await _plugin_answer(request, e)
+        return _core_answer(request, e) if answer is None else answer
+
+
+async def _plugin_answer(request: web.Request, exception: Exception) -> web.StreamResponse | None:
+    core = request.app[CORE_KEY]
+    try:
+        return await await_me_maybe(core.pm.hook.handle_exception(core=core, request=request, exception=exception))
+    except web.HTTPException:
+        raise
+    except Exception:  # a broken error page must not hide the error: the core's own answer instead
+        log.exception("handle_exception failed on %s %s", request.method, request.path)
+        return None
+
+
+def _core_answer(request: web.Request, e: Exception) -> web.Response:
+    """When no plugin answers: JSON for the API, plain text for a page, and the login for a page without a
+    session."""
+    if isinstance(e, Unauthenticated) and not wants_json(request):
+        core = request.app[CORE_KEY]
+        raise web.HTTPSeeOther(core.auth_methods[0].login_path if core.auth_methods else "/")
+    if not isinstance(e, NpoError):
         if wants_json(request):
             return web.json_response({"error": "internal", "message": "Internt fel."}, status=500)
-        return error_page(500, "Internt fel", "Något gick fel i npo. Felet är loggat.")
+        return web.Response(status=500, text="Internt fel: något gick fel i npo. Felet är loggat.")
+    if wants_json(request):
+        return web.json_response({"error": e.code, "message": e.message}, status=e.status)
+    return web.Response(status=e.status, text=e.message)
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -144,18 +155,6 @@ def csrf_exempt(handler):
     return handler
 
 
-async def body_json(request: web.Request) -> dict:
-    try:
-        data = await request.json()
-        # Lone surrogates parse but cannot be stored: refuse them here, not in the database.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):  # bad JSON, huge numbers, surrogates, deep nesting
-        raise BadRequest("Förfrågan är inte giltig JSON.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Förfrågan ska vara ett JSON-objekt.")
-    return data
-
-
 def make_app(core: Core) -> web.Application:
     app = web.Application(middlewares=[head_deadline, errors, csrf], client_max_size=MAX_REQUEST_BYTES)
     app.on_response_prepare.append(security_headers)
@@ -191,8 +190,6 @@ def make_app(core: Core) -> web.Application:
             await core.guards.stop_checkpoints()  # the access log's seal, last: after the last request
 
     app.cleanup_ctx.append(http_client_and_worker)
-    from .api import routes as api_routes
-
     app.add_routes(api_routes(core))
     for method in core.auth_methods:
         app.add_routes(method.routes(core))

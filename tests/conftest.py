@@ -128,8 +128,10 @@ class Clinician:
             assert resp.status == expect, body
         return body
 
-    async def records(self, set_slug: str | None = None) -> dict:
-        return await self.get("/api/records" + (f"?set={set_slug}" if set_slug else ""))
+    async def records(self, set_slug: str | None = None, *, detail: bool = True) -> dict:
+        """GET /api/records, with each record's contract fields (`detail=1`, which most tests read)."""
+        query = "&".join(([f"set={set_slug}"] if set_slug else []) + (["detail=1"] if detail else []))
+        return await self.get("/api/records" + (f"?{query}" if query else ""))
 
 
 async def login(client, hsa_id="SE2321000016-1001", assignment="SE2321000016-1001-U1", patient=None,

@@ -6,9 +6,9 @@ a valid id; every valid id (Luhn digit computed here) round-trips in each of its
 
 Producers' answers: every registered contract's demo answer, MUTATED the way a broken producer would
 (elements dropped, duplicated, reordered, renamed, emptied or stripped; text replaced by junk, nothing,
-a huge string or a wrong date). `AccessService._fetch_one` turns any exception of a plugin into a
+a huge string or a wrong date). `fetch.FanOut._one` turns any exception of a plugin into a
 per-source error, so the property the core needs is: parse_response returns an Answer whose records the
-rest of a read can use (string ids, zone-aware times, JSON), or raises something `_fetch_one` turns into a
+rest of a read can use (string ids, zone-aware times, JSON), or raises something `_one` turns into a
 source status. That one must hold for every contract. Two stricter properties name plugin bugs that the
 core survives but a plugin should fix (marked xfail(strict=False) where found):
 - a plugin refuses an unusable answer with ContractError or ValueError, not AttributeError & co.;
@@ -35,11 +35,13 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from npo_core import pdl, soap
-from npo_core.access import MAX_READ_BYTES, MAX_READ_RECORDS, AccessService, SourceStatus, _Budget, _dedupe
+from npo_core import access
+from npo_core.access import _dedupe
 from npo_core.app import Core
 from npo_core.contract import Answer, Query, Record
 from npo_core.demo import CLINICIANS, PATIENTS, PROVIDERS, demo_source
 from npo_core.errors import BadRequest, ContractError, Forbidden, GuardUnavailable, InvalidPatientId
+from npo_core.fetch import FanOut, Limits, Monitor, SourceStatus
 from npo_core.identity import (
     PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID, PatientId, check_hsa_id, luhn_ok, parse_patient_id,
 )
@@ -298,15 +300,6 @@ def mutated(contract_id: str, base: int, ops) -> tuple[str, bytes]:
     return pid, etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def stub_core():
-    """Just what `_fetch_one` and `Core.decode` use: the decode path is the real one."""
-    core = types.SimpleNamespace(monitor=types.SimpleNamespace(record=lambda status: None), worker=WORKER,
-                                 page_rank={})
-    core.off_loop = lambda fn, *args, **kwargs: Core.off_loop(core, fn, *args, **kwargs)
-    core.decode = lambda env, names, contract, data, source: Core.decode(core, env, names, contract, data, source)
-    return core
-
-
 WORKER = Core.make_worker()
 
 
@@ -318,17 +311,19 @@ def loop():
 
 
 def fetch_one(loop, contract, data: bytes, patient) -> tuple[SourceStatus, list[Record]]:
-    core = stub_core()
+    """One contract at one source through the fetch's real decode path, every call answered with `data`."""
+    class Canned(FanOut):
+        async def _call(self, *args, **kwargs):
+            return data
 
-    async def call(*args, **kwargs):
-        return data
-
-    core.call = call
     source = SourceSystem("SE2321000131-MLM1", "SE2321000131-E000000000001", "Västra Götalandsregionen",
                           "Millennium")
-    env = types.SimpleNamespace(validate_responses=False)
-    return loop.run(AccessService(core)._fetch_one(env, ({}, {}), contract, source, patient, "fuzz",
-                                                   (_Budget(MAX_READ_BYTES, MAX_READ_RECORDS, "läsningen"),)))
+    limits = Limits(access.MAX_FOLLOW_UPS, access.MAX_CONTRACT_BYTES, access.MAX_CONTRACT_RECORDS,
+                    access.MAX_SOURCE_BYTES, access.MAX_SOURCE_RECORDS, access.MAX_READ_BYTES, access.MAX_READ_RECORDS)
+    fan_out = Canned(types.SimpleNamespace(validate_responses=False), {}, patient, [contract], "fuzz", http=None,
+                     off_loop=functools.partial(Core.off_loop, types.SimpleNamespace(worker=WORKER)), schemas=None,
+                     monitor=Monitor(), limits=limits)
+    return loop.run(fan_out._one(contract, source, ()))
 
 
 def parse(contract, data: bytes):
@@ -338,7 +333,7 @@ def parse(contract, data: bytes):
 
 
 def rest_of_a_read(records: list[Record], patient) -> None:
-    """What `AccessService.read` does with fetched records after `_fetch_one`: dedupe, decide, sort, JSON."""
+    """What `AccessService.read` does with fetched records after the fetch: dedupe, decide, sort, JSON."""
     moment = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
     assignment = ANNA_ASSIGNMENTS[0]
     consent = pdl.Consent("c", "Consent", patient.id, assignment.care_provider_id, assignment.care_unit_id, None,
@@ -360,7 +355,7 @@ def rest_of_a_read(records: list[Record], patient) -> None:
 
 def assert_usable(answer, contract) -> None:
     assert isinstance(answer, Answer), answer
-    # OK, INFO or ERROR by the schema; `_fetch_one` reads anything but ERROR and INFO as OK.
+    # OK, INFO or ERROR by the schema; the fetch reads anything but ERROR and INFO as OK.
     assert isinstance(answer.result_code, str), answer.result_code
     assert all(isinstance(a, str) and isinstance(r, str) for a, r in answer.has_more), answer.has_more
     for r in answer.records:
@@ -377,13 +372,13 @@ def assert_usable(answer, contract) -> None:
 @CONTRACT_SETTINGS
 @given(base=st.integers(0, 2), ops=OPS)
 def test_a_mutated_answer_never_sinks_the_overview(loop, contract_id, base, ops):
-    """parse_response returns usable records, or raises what `_fetch_one` turns into this source's status."""
+    """parse_response returns usable records, or raises what the fetch turns into this source's status."""
     contract = REGISTRY.contracts[contract_id]
     pid, data = mutated(contract_id, base, ops)
     patient = parse_patient_id(pid, today=TODAY)
     try:
         answer = parse(contract, data)
-    except (GuardUnavailable, Forbidden) as e:  # _fetch_one re-raises these: a plugin must never raise them
+    except (GuardUnavailable, Forbidden) as e:  # the fetch re-raises these: a plugin must never raise them
         raise AssertionError(f"a plugin raised the core's own {type(e).__name__}") from e
     except Exception as e:
         # The core then reads record by record: what it can read is shown, the rest reported as unread.

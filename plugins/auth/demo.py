@@ -10,10 +10,8 @@ import secrets
 
 from aiohttp import web
 
-from npo_core import AuthMethod, BadRequest, Forbidden, hookimpl
-from npo_core.api import session_json
-from npo_core.demo import CLINICIANS, patient_name, profile
-from npo_core.web import body_json, csrf_exempt
+from npo_core import (DEMO_CLINICIANS, AuthMethod, BadRequest, Forbidden, body_json, csrf_exempt, demo_patient_name,
+                      demo_profile, hookimpl, session_json)
 
 LOGIN_CSRF_COOKIE = "npo_login_csrf"
 
@@ -29,7 +27,7 @@ class DemoLogin(AuthMethod):
             """The form carries a token that must match a cookie only this site can set (double submit):
             another site cannot log a browser in as a clinician of its choosing (login CSRF)."""
             token = secrets.token_urlsafe(32)
-            response = core.render("login_demo.html", request=request, clinicians=CLINICIANS, error=error,
+            response = core.render("login_demo.html", request=request, clinicians=DEMO_CLINICIANS, error=error,
                                    login_token=token, status=status)
             response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
                                 secure=request.secure)
@@ -51,7 +49,7 @@ class DemoLogin(AuthMethod):
                     raise Forbidden("Inloggningsformuläret har gått ut eller kom inte från npo (CSRF). "
                                     "Ladda om sidan.", code="csrf")
             wanted = str(form.get("clinician", ""))
-            for clinician, assignments in CLINICIANS:
+            for clinician, assignments in DEMO_CLINICIANS:
                 if clinician.hsa_id == wanted:
                     if not request.path.startswith("/api/"):
                         redirect = web.HTTPSeeOther("/")
@@ -78,11 +76,11 @@ def patient_available(core, patient):
     """The demo's TGP: every demo patient but Mohamed Al Samed is available everywhere."""
     if core.env_name != "demo":
         return None
-    return profile(patient.id) not in ("not_in_tgp",)
+    return demo_profile(patient.id) not in ("not_in_tgp",)
 
 
 @hookimpl
 def patient_details(core, patient):
     """The demo's stand-in for the population register."""
-    name = patient_name(patient.id) if core.env_name == "demo" else None
+    name = demo_patient_name(patient.id) if core.env_name == "demo" else None
     return {"name": name} if name else None

@@ -25,8 +25,7 @@ import os
 import threading
 from pathlib import Path
 
-from npo_core import NpoError, StartupError, hookimpl
-from npo_core.sessions import SCOPES, Assignment
+from npo_core import SCOPES, Assignment, NpoError, StartupError, hookimpl
 
 FIELDS = ("employee_hsa_id", "commission_hsa_id", "commission_name", "purpose", "care_unit_hsa_id",
           "care_unit_name", "care_provider_hsa_id", "care_provider_name", "scope")

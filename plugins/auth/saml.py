@@ -37,9 +37,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from lxml import etree
 
-from npo_core import AuthMethod, NpoError, hookimpl
-from npo_core.sessions import SCOPES, Assignment, Clinician
-from npo_core.web import csrf_exempt
+from npo_core import SCOPES, Assignment, AuthMethod, Clinician, NpoError, csrf_exempt, hookimpl
 
 log = logging.getLogger("npo.auth.saml")
 

@@ -36,10 +36,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from npo_core import AuthMethod, NpoError, StartupError, hookimpl
-from npo_core.api import session_json
-from npo_core.sessions import Clinician
-from npo_core.web import csrf_exempt
+from npo_core import AuthMethod, Clinician, NpoError, StartupError, csrf_exempt, hookimpl, session_json
 
 log = logging.getLogger("npo.auth.siths")
 

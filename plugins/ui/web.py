@@ -21,12 +21,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from npo_core import BadRequest, NotFound, hookimpl
-from npo_core.access import PatientNotOpen, ReadResult
-from npo_core.contract import SWEDEN
-from npo_core.errors import NpoError, Unauthenticated
-from npo_core.identity import parse_patient_id
-from npo_core.pdl import REASON_TEXT
+from npo_core import (REASON_TEXT, SWEDEN, BadRequest, NotFound, NpoError, PatientNotOpen, ReadResult, Unauthenticated,
+                      hookimpl, parse_patient_id, wants_json)
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -194,44 +190,48 @@ def _next(form, patient_id: str) -> str:
     return f"/patient/{patient_id}"
 
 
+def _page(core, template, request, status=200, **context):
+    return core.render(template, request=request, status=status, **_page_context(core), **context)
+
+
+def _error_page(core, request, status: int, message: str, title: str | None = None):
+    return _page(core, "error.html", request, status=status, title=title or ERROR_TITLES.get(status, "Det gick inte"),
+                 message=message)
+
+
+@hookimpl(trylast=True)  # every page's fallback: a plugin answering its own pages' errors goes first
+def handle_exception(core, request, exception):
+    """The core's error pages, inside the layout; JSON answers and the login redirect stay the core's."""
+    if wants_json(request) or isinstance(exception, Unauthenticated):
+        return None
+    if isinstance(exception, PatientNotOpen):
+        return _not_open(core, request)
+    if isinstance(exception, NpoError):
+        return _error_page(core, request, exception.status, exception.message)
+    return _error_page(core, request, 500, "Något gick fel i npo. Felet är loggat.", title="Internt fel")
+
+
+async def _not_open(core, request):
+    """A patient this session has not opened: offer to open it (a logged search), never open it unasked."""
+    raw = request.match_info.get("pid")
+    if raw is None and request.method == "POST":
+        raw = (await request.post()).get("patient_id")
+    try:
+        patient = parse_patient_id(str(raw or ""))
+    except NpoError as e:
+        return _error_page(core, request, e.status, e.message)
+    here = request.raw_path if request.method == "GET" else f"/patient/{patient.id}"
+    return _page(core, "not_open.html", request, status=409, patient=patient, next=here)
+
+
 @hookimpl
 def register_routes(core):
     def page(template, request, status=200, **context):
-        return core.render(template, request=request, status=status, **_page_context(core), **context)
+        return _page(core, template, request, status=status, **context)
 
     async def overview_page(template, request, **context):
         """A page of an overview: as long as the patient is heavy, so the worker renders it."""
         return await core.render_in_worker(template, request=request, **_page_context(core), **context)
-
-    async def not_open(request, raw_patient_id, status=409):
-        """A patient this session has not opened: offer to open it (a logged search), never open it unasked."""
-        patient = parse_patient_id(str(raw_patient_id or ""))
-        here = request.raw_path if request.method == "GET" else f"/patient/{patient.id}"
-        return page("not_open.html", request, status=status, patient=patient, next=here)
-
-    def ui(handler):
-        """Expected failures of a page render inside the normal layout (the core's own page has none)."""
-        @functools.wraps(handler)
-        async def wrapped(request):
-            try:
-                return await handler(request)
-            except (web.HTTPException, Unauthenticated):
-                raise
-            except PatientNotOpen:
-                raw = request.match_info.get("pid")
-                if raw is None and request.method == "POST":
-                    raw = (await request.post()).get("patient_id")
-                try:
-                    return await not_open(request, raw)
-                except NpoError as e:
-                    return error(request, e)
-            except NpoError as e:
-                return error(request, e)
-        return wrapped
-
-    def error(request, e: NpoError):
-        return page("error.html", request, status=e.status, title=ERROR_TITLES.get(e.status, "Det gick inte"),
-                    message=e.message)
 
     def patient_of(request):
         """The open patient this page names (409 page if not open, 400 if the id is invalid)."""
@@ -458,25 +458,25 @@ def register_routes(core):
         raise response
 
     return [
-        web.get("/", ui(start)),
-        web.post("/assignment", ui(choose_assignment)),
-        web.post("/patient", ui(search)),
-        web.get("/patient", ui(patients)),
-        web.get("/patient/{pid}", ui(overview)),
-        web.get("/patient/{pid}/tidslinje", ui(timeline)),
-        web.get("/patient/{pid}/kalender", ui(month_calendar)),
-        web.get("/patient/{pid}/{slug}", ui(information_set)),
-        web.get("/patient/{pid}/{slug}/{record_id}", ui(record)),  # one segment: an id is never a path
-        web.post("/consent", ui(consent)),
-        web.post("/consent/end", ui(end_consent)),
-        web.post("/relation", ui(relation)),
-        web.post("/blocked/reveal", ui(reveal_blocked)),
-        web.post("/blocked/open", ui(open_blocked)),
-        web.post("/hamta-igen", ui(fetch_again)),
-        web.get("/status", ui(status)),
-        web.get("/synpunkter", ui(feedback_form)),
-        web.post("/synpunkter", ui(feedback)),
-        web.get("/hjalp", ui(help_page)),
+        web.get("/", start),
+        web.post("/assignment", choose_assignment),
+        web.post("/patient", search),
+        web.get("/patient", patients),
+        web.get("/patient/{pid}", overview),
+        web.get("/patient/{pid}/tidslinje", timeline),
+        web.get("/patient/{pid}/kalender", month_calendar),
+        web.get("/patient/{pid}/{slug}", information_set),
+        web.get("/patient/{pid}/{slug}/{record_id}", record),  # one segment: an id is never a path
+        web.post("/consent", consent),
+        web.post("/consent/end", end_consent),
+        web.post("/relation", relation),
+        web.post("/blocked/reveal", reveal_blocked),
+        web.post("/blocked/open", open_blocked),
+        web.post("/hamta-igen", fetch_again),
+        web.get("/status", status),
+        web.get("/synpunkter", feedback_form),
+        web.post("/synpunkter", feedback),
+        web.get("/hjalp", help_page),
         web.post("/logout", logout),
         web.static("/static", STATIC),
     ]
