@@ -115,6 +115,12 @@ class Record:
     owner_readable: bool = True  # False: a provider or unit id was sent that is not an HSA-id
     source_address: str | None = None  # the logical address npo called: who really sent the record
 
+    def changed(self, **changes) -> "Record":
+        """`dataclasses.replace` without re-running __init__: it runs for every record of every answer."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, **changes)
+        return new
+
     @property
     def has_owner(self) -> bool:
         return bool(self.care_provider_id and self.care_unit_id)

@@ -377,8 +377,7 @@ def _named(record: Record, source: SourceSystem, names: tuple[dict, dict]) -> Re
     sent = [v if v and v.strip() else None for v in (record.care_provider_id, record.care_unit_id)]
     provider_id, unit_id = (normalise_hsa_id(v) for v in sent)
     readable = all(v is None or n is not None for v, n in zip(sent, (provider_id, unit_id)))
-    return replace(
-        record,
+    return record.changed(
         care_provider_id=provider_id, care_unit_id=unit_id, owner_readable=readable,
         care_provider_name=record.care_provider_name or providers.get(provider_id or ""),
         care_unit_name=record.care_unit_name or units.get(unit_id or ""),

@@ -71,8 +71,7 @@ class Peek:
     def __call__(self, key_path: str) -> str | None:
         if self.body is None:
             return None
-        found = self.body.find(self.paths[key_path])
-        return hdr.text(found) or None
+        return hdr.text(self.body.find(self.paths[key_path])) or None
 
     def first(self, key_paths) -> str | None:
         for key_path in key_paths:
