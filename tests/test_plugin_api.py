@@ -2,10 +2,6 @@
 `npo_core.riv`), never a module below it, so the core may move its insides; importing `npo_core` stays
 cheap; errors are answered through the `handle_exception` hook, with the core's own answer when no plugin
 gives one; and the JSON API gives a record's contract fields only when asked for them.
-
-The example package is being converted to the declared RIV-TA contracts (`npo_core.riv`), as the
-built-in contract plugins were; until that is done it may still import core modules, so its files are
-marked as expected to fail (not strictly: each passes as soon as it is converted).
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ from .conftest import REPO, login
 
 FIONA = "199701062383"
 ALLOWED = {"npo_core", "npo_core.riv"}
-BEING_CONVERTED = "examples/npo-careplans/"
 FILES = sorted(p for folder in ("plugins", "examples") for p in (REPO / folder).rglob("*.py")
                if ".venv" not in p.parts and "build" not in p.parts)
 
@@ -48,14 +43,7 @@ def deep_imports(source: str) -> list[str]:
     return found
 
 
-def _param(path):
-    name = str(path.relative_to(REPO))
-    marks = [pytest.mark.xfail(reason="being converted to npo_core.riv: passes once that is done", strict=False)
-             ] if name.startswith(BEING_CONVERTED) else []
-    return pytest.param(path, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("path", [_param(p) for p in FILES])
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(REPO)) for p in FILES])
 def test_a_plugin_imports_only_what_npo_core_exports(path):
     assert not deep_imports(path.read_text()), deep_imports(path.read_text())
 

@@ -6,7 +6,11 @@ npo finds this module through the entry point `careplans` in the group `npo`
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from npo_core import InformationView, Record, hookimpl
+from npo_core.riv import views
 
 from .contract import PLAN_TYPES, GetCarePlans
 
@@ -18,43 +22,38 @@ def register_contracts(register):
     register(GetCarePlans())
 
 
-def _date(record: Record) -> str:
-    return record.time.strftime("%Y-%m-%d") if record.time else "–"
-
-
 def _type(record: Record) -> str:
     return PLAN_TYPES.get(record.detail.get("type") or "", "Uppgift saknas")
 
 
-def _plan_text(record: Record) -> str:
-    """The plan's text, or where the document is when it is not text."""
-    parts = []
-    for item in record.detail.get("content", []):
-        if item.get("text"):
-            parts.append(item["text"])
-        elif item.get("reference"):
-            parts.append(f"Dokument ({item.get('media_type') or 'okänd typ'}): {item['reference']}")
-        elif item.get("value"):
-            parts.append(f"Bifogat dokument ({item.get('media_type') or 'okänd typ'}) som inte kan visas här.")
-    return "\n\n".join(parts) or "Planen har inget innehåll i svaret."
+def _content(item: dict) -> str:
+    """One part of the plan (a MultimediaType): its text, or where the document is when it is not text."""
+    media_type, value = item.get("mediaType") or "okänd typ", item.get("value")
+    if value and media_type.startswith("text/"):
+        try:
+            return base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            pass  # not what it claims to be: never guess
+    if item.get("reference"):
+        return f"Dokument ({media_type}): {item['reference']}"
+    return f"Bifogat dokument ({media_type}) som inte kan visas här." if value else ""
 
 
 def _signed(record: Record) -> str:
-    signature = record.detail.get("header", {}).get("signature")
+    signature = (record.detail.get("header") or {}).get("signature")
     if not signature:
         return "Ej signerad"
-    when = signature.get("time") or ""
-    day = f"{when[:4]}-{when[4:6]}-{when[6:8]}" if len(when) >= 8 else when
-    return f"{signature.get('name') or signature.get('hsa_id') or 'Okänd'}, {day}".strip(", ")
+    return f"{signature.get('name') or signature.get('hsa_id') or 'Okänd'}, {views.date_text(signature.get('time'))}"
 
 
 def _details(record: Record) -> list[tuple[str, str]]:
-    participants = record.detail.get("participants") or []
+    plan = "\n\n".join(filter(None, map(_content, record.detail.get("content") or [])))
+    units = [unit["extension"] for unit in record.detail.get("participants") or [] if unit.get("extension")]
     return [
         ("Typ av plan", _type(record)),
-        ("Plan", _plan_text(record)),
-        ("Deltagande enheter", ", ".join(participants) or "Uppgift saknas"),
-        ("Ansvarig", record.author or "–"),
+        ("Plan", plan or "Planen har inget innehåll i svaret."),
+        ("Deltagande enheter", ", ".join(units) or "Uppgift saknas"),
+        ("Ansvarig", views.author(record)),
         ("Signerad", _signed(record)),
     ]
 
@@ -63,11 +62,7 @@ def _details(record: Record) -> list[tuple[str, str]]:
 def register_views(register):
     register(InformationView(
         slug="vardplaner", title="Vårdplaner", categorizations=("cll-cp",), order=75,
-        columns=(("Datum", _date),
-                 ("Vårdplan", lambda r: r.title),
-                 ("Typ", _type),
-                 ("Vårdenhet", lambda r: r.care_unit_name or r.care_unit_id or "Okänd"),
-                 ("Vårdgivare", lambda r: r.care_provider_name or r.care_provider_id or "Okänd")),
+        columns=(("Datum", views.date), ("Vårdplan", views.title), ("Typ", _type), *views.OWNER),
         details=_details,
         help="Vårdplaner som vårdgivare har dokumenterat för patienten: samordnade individuella planer (SIP), "
              "rehabiliteringsplaner, planer vid utskrivning och andra vårdplaner.",

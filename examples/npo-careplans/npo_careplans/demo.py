@@ -1,15 +1,16 @@
-"""Demo vårdplaner for the demo patients.
+"""Demo vårdplaner for the demo patients: what each kind of care provider writes.
 
 Deterministic: every choice comes from `demo.rng`, which npo seeds from the patient, the source
-system and the contract name, so every run (and every test) sees the same plans.
+system and the contract name, so every run (and every test) sees the same plans. A record's detail
+is what the declaration reads from an answer: the body's fields by the spec's keys (the plan's text
+base64, as on the wire) and the header `demo.record` writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import base64
 
-from npo_core import Record
-from npo_core.demo import provider_of
+from npo_core import HSA_ID_OID
 
 HOME_CARE = "SE2120003005-HSV1"  # Hemsjukvården, Uppsala kommun: the municipality in many plans
 
@@ -102,32 +103,37 @@ BY_KIND = {
 COUNT = {"rich": (2, 3), "variants": (3, 3), "blocked": (2, 2), "heavy": (25, 25), "not_in_tgp": (1, 1)}
 
 
-def care_plans(contract, demo) -> list[Record]:
+def kind_of(care_provider_id: str) -> str:
+    """A region (organisation number 2321..), a municipality (2120..) or a private care provider."""
+    return {"2321": "region", "2120": "kommun"}.get(care_provider_id[2:6], "privat")
+
+
+def records(contract, demo) -> list:
     """A few plans per demo patient and source system. Egon's: one as a PDF, one untitled, one ownerless."""
     low, high = COUNT.get(demo.profile, (0, 0))
-    pool = BY_KIND[provider_of(demo.logical_address)[2]]
+    pool = BY_KIND[kind_of(demo.care_provider_id)]
+    variant = demo.profile == "variants"
     out = []
     for i in range(demo.rng.randint(low, high)):
-        plan_type, title, text = pool[demo.rng.randrange(len(pool))] if demo.profile != "variants" else pool[i]
+        plan_type, title, text = pool[i] if variant else pool[demo.rng.randrange(len(pool))]
         unit = demo.rng.choice(demo.units)
         participants = [unit[0]]
         if plan_type in ("SIP", "SPU") and unit[0] != HOME_CARE:
             participants.append(HOME_CARE)  # the municipality takes part in coordinated plans
-        content = [{"id": None, "media_type": "text/plain", "text": text, "value": None, "reference": None}]
-        variant = demo.profile == "variants"
+        content = {"mediaType": "text/plain", "value": base64.b64encode(text.encode()).decode()}
         if variant and i == 0:  # the plan is a scanned document kept elsewhere
-            content = [{"id": f"bilaga-{i}", "media_type": "application/pdf", "text": None, "value": None,
-                        "reference": f"https://dokument.example.se/vardplaner/{demo.logical_address}-{i}.pdf"}]
+            content = {"id": f"bilaga-{i}", "mediaType": "application/pdf",
+                       "reference": f"https://dokument.example.se/vardplaner/{demo.logical_address}-{i}.pdf"}
         record = demo.record(
             contract=contract.id, information_type=contract.categorization, key=f"cp-{i}",
             title=title, time=demo.when(max_days_back=2 * 365), unit=unit,
-            detail={"type": plan_type, "content": content, "participants": participants},
+            detail={"content": [content], "type": plan_type,
+                    "participants": [{"root": HSA_ID_OID, "extension": hsa_id} for hsa_id in participants]},
             without_owner=variant and i == 2,  # Egon: a plan without care provider or care unit
         )
-        if variant and i == 1:  # neither title nor type: the view falls back to "Vårdplan"
+        if variant and i == 1:  # neither title nor type: the plan is "Vårdplan"
+            del record.detail["type"]
             record.detail["header"]["document_title"] = None
-            record.detail["type"] = None
-            record = replace(record, title="Vårdplan")
+            record = record.changed(title=contract.untitled)
         out.append(record)
     return out
-

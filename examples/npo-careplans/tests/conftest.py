@@ -1,21 +1,23 @@
-"""Shared fixtures: the official RIV-TA bundle, and the demo service platform on a real port."""
+"""Shared fixtures: the official RIV-TA bundle, npo's command line, and its demo service platform.
+
+The plugin imports only `npo_core` and `npo_core.riv`, and so do its tests: what npo does with the
+plugin (the conformance checks, the demo producers) they reach as an operator does, through `npo`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import importlib.metadata
 import os
-import threading
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-TODAY = dt.date(2026, 11, 1)  # demo content is dated relative to this day
-
-
-@pytest.fixture
-def today() -> dt.date:
-    return TODAY
+TODAY = dt.date(2026, 11, 1)  # the demo platform dates its content relative to this day
 
 
 def find_bundle() -> Path | None:
@@ -39,32 +41,43 @@ def bundle() -> Path:
     return path
 
 
-@pytest.fixture
-def platform_url():
-    """npo's demo service platform, serving this plugin's contract, in a background thread.
-
-    A plain thread and event loop, so the tests need no async test plugin.
-    """
-    from aiohttp import web
-
-    from npo_core.demo.platform import make_platform
-    from npo_core.plugins import collect, make_plugin_manager
-
-    import npo_careplans
-
-    contracts = collect(make_plugin_manager(load_entrypoints=False, extra=(npo_careplans,))).contracts
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(make_platform(contracts, today=TODAY))
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    host, port = runner.addresses[0][:2]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+@pytest.fixture(scope="session")
+def installed() -> None:
+    """npo finds the plugin by its entry point, which exists once the package is installed."""
     try:
-        yield f"http://{host}:{port}/vp"
+        importlib.metadata.distribution("npo-careplans")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("not installed: pip install -e . to test the plugin through npo")
+
+
+@pytest.fixture
+def npo(installed, tmp_path):
+    """`npo ARGS...` in a subprocess, as CI runs it; the registry is the test's own."""
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "npo_core", "--registry", str(tmp_path / "registry.db"), *args],
+                              capture_output=True, text=True, env={**os.environ, **env})
+    return run
+
+
+@pytest.fixture(scope="session")
+def platform_url(installed, tmp_path_factory):
+    """`npo demo-platform`, the demo service platform `npo demo` runs, serving this plugin's contract alone."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("platform") / "platform.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "npo_core", "--registry", str(log.with_name("registry.db")), "demo-platform",
+             "--port", str(port), "--today", TODAY.isoformat(), "--parent-pid", str(os.getpid())],
+            env={**os.environ, "NPO_LOAD_PLUGINS": "careplans"}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "npo demo platform on " not in log.read_text():  # the line it prints once it listens
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"npo demo-platform did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/vp"
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        proc.terminate()
+        proc.wait(10)
