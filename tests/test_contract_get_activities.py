@@ -44,7 +44,8 @@ def test_requests_validate_and_carry_every_filter_the_schema_can_say(schemas):
     assert CONTRACT.parse_request(request) == query
     assert request.findtext(f"{{{RESPONDER}}}patientId/{{{CORE}}}root") == "1.2.752.129.2.1.3.3"
     assert request.findtext(f"{{{RESPONDER}}}time/{{{CORE}}}end") == "20261231235959"
-    assert len(request.findtext(f"{{{RESPONDER}}}interactionAgreementId")) == 36
+    assert request.findtext(f"{{{RESPONDER}}}interactionAgreementId") == GetActivities.interaction_agreement_id
+    assert len(GetActivities.interaction_agreement_id) == 36, "the declared default (npo_core.riv.GroupedContract)"
     # The schema takes one care unit: with several, none is asked for rather than only the first.
     several = CONTRACT.build_request(Query(query.patient, care_units=("SE2321000016-9RKT", "SE2321000016-A1SD")))
     assert schemas.issues(CONTRACT, several) == [] and several.find(f"{{{RESPONDER}}}careUnitId") is None
@@ -110,6 +111,18 @@ def test_each_activity_of_a_group_is_a_record_with_the_groups_owner(schemas, mon
     assert second.detail["target_site"]["displayName"] == "Höger överarm" and second.detail["description"] == "Vilo-EKG"
     assert first.detail["group"]["care_process_id"] == "3f2b8c1e-7d4a-4b6e-9c21-5a0e8f7d6b34"
     assert first.detail["group"] == second.detail["group"] and "activity" not in first.detail["group"]
+
+
+def test_an_activity_repeated_in_its_group_is_one_record():
+    """As the core counts a group's records: its distinct activities (by id), at least one."""
+    payload = soap.parse_xml(GROUP.encode())
+    first = payload[0].find(etree.QName(CORE, "activity").text)
+    first.addnext(etree.fromstring(etree.tostring(first)))
+    assert [r.id for r in CONTRACT.parse_response(payload).records] == ["A-1", "A-2"]
+    assert CONTRACT.records_in(payload[0]) == 2
+    for activity in payload[0].findall(etree.QName(CORE, "activity").text):
+        payload[0].remove(activity)
+    assert CONTRACT.parse_response(payload).records == [] and CONTRACT.records_in(payload[0]) == 1
 
 
 def test_the_view_names_the_code_system_each_record_carries():

@@ -16,9 +16,10 @@ from npo_core.demo import demo_source
 from npo_core.demo.platform import DemoProducers
 from npo_core.identity import parse_patient_id
 from npo_core.schemas import SchemaSet
-from npo_plugins.contracts.get_care_documentation import (
-    BAD_REFERENCE, JOL_HEADER, NOTE_CODES, PAGE_SIZE, GetCareDocumentation2, GetCareDocumentation3, PagedQuery,
-    _details, ii_value)
+from npo_core.riv.jol import BAD_REFERENCE, PAGE_SIZE, PagedQuery
+from npo_core.riv.jol import identifier as ii_value
+from npo_plugins.contracts.get_care_documentation import (NOTE_CODES, GetCareDocumentation2, GetCareDocumentation3,
+                                                          _details)
 
 from .conftest import DEMO_TODAY, login
 from .test_docbook import assert_inert
@@ -161,7 +162,7 @@ def test_3_0_decides_on_its_header_alone_and_as_a_whole_reading_would(monkeypatc
         assert records and not reads
         monkeypatch.undo()
         for el, r in zip(payload.iterchildren(V3.q("careDocumentation")), records):
-            header = riv.parse(el.find(V3.c("header")), V3.core_namespace, JOL_HEADER)  # read whole
+            header = riv.parse(el.find(V3.c("header")), V3.core_namespace, V3.header)  # read whole
             access, entry, author = header["access"], header["record"], header.get("author") or {}
             org, unit = author.get("org_unit") or {}, ii_value(access.get("care_unit"))
             assert (r.id, r.care_unit_id, r.care_provider_id, r.patient_id, r.source_system) == (

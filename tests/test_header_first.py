@@ -21,10 +21,11 @@ from npo_core.plugins import collect, make_plugin_manager
 from .conftest import DEMO_TODAY
 from .test_fuzz import mutate
 
-# the declarations that decode through the core's header-first path (GetLaboratoryOrderOutcome 4 has
-# the JoL header, not a PatientSummary one, and its own parse_response: its tests check it)
+# the declarations that decode through one of the core's header-first paths: a PatientSummary header's
+# or a JoL header's (GetLaboratoryOrderOutcome 4, GetCareDocumentation 3)
+HEADER_FIRST = (riv.PatientSummaryContract.parse_response, riv.JolContract.parse_response)
 CONTRACTS = {cid: c for cid, c in collect(make_plugin_manager()).contracts.items()
-             if type(c).parse_response is riv.PatientSummaryContract.parse_response}
+             if type(c).parse_response in HEADER_FIRST}
 DECIDING = ("id", "patient_id", "care_provider_id", "care_unit_id", "care_unit_name", "source_system", "time",
             "block_time", "nullified", "approved_for_patient", "information_type", "title", "author", "contract")
 OPS = ("drop", "duplicate", "reorder", "rename", "junk_text", "no_text", "strip_children", "wrong_date",
@@ -57,6 +58,8 @@ def _as_text(value) -> str:
 
 def full(contract, el) -> dict:
     """The deciding fields of one record, read whole."""
+    if isinstance(contract, riv.JolContract):
+        return full_jol(contract, el)
     c = contract.c
     header, body = el.find(c(contract.header_element)), el.find(c(contract.body_element))
     if header is None:
@@ -80,6 +83,49 @@ def full(contract, el) -> dict:
         "information_type": contract.information_type_of(peek),
         "title": contract.title_of(peek) or t(c("documentTitle")) or contract.untitled,
         "author": t(prof + c("healthcareProfessionalName")),
+    }
+
+
+def full_jol(contract, el) -> dict:
+    """The deciding fields of one record with a JoL header, read whole: ElementPath on the header along each
+    declared key path, the parsed body for the body's paths."""
+    c, core = contract.c, contract.core_namespace
+    header, body = el.find(c(contract.header_element)), el.find(c(contract.body_element))
+    if header is None:
+        raise ContractError("no header")
+    peek = ParsedPeek(contract, body)
+
+    def value(key_path: str) -> str | None:
+        if key_path.startswith("body."):
+            return peek(key_path.removeprefix("body."))
+        return riv.text(header.find(riv.element_path(core, contract.header, key_path))) or None
+
+    def is_ii(key_path: str) -> bool:
+        spec, path = (contract.body, key_path[5:]) if key_path.startswith("body.") else (contract.header, key_path)
+        try:
+            riv.element_path(core, spec, path + ".root")
+            return True
+        except KeyError:
+            return False
+
+    def first(name: str) -> str | None:
+        for key_path in contract.deciding[name]:
+            parts = (".extension", ".root") if contract.root_identifies else (".extension",)
+            for path in [key_path + p for p in parts] if is_ii(key_path) else [key_path]:
+                if (found := value(path)) is not None:
+                    return found
+        return None
+
+    unit = first("care_unit_id")
+    return {
+        "id": first("id") or "", "patient_id": first("patient_id"), "contract": contract.id,
+        "care_provider_id": first("care_provider_id"), "care_unit_id": unit,
+        "care_unit_name": first("unit_name") if unit and first("unit_id") == unit else None,
+        "source_system": first("source_system"), "time": parse_timestamp(first("time")),
+        "block_time": parse_timestamp(first("block_time")), "nullified": contract.nullified_of(peek),
+        "approved_for_patient": riv.boolean(first("approved_for_patient")) is True,
+        "information_type": contract.information_type_of(peek),
+        "title": contract.title_of(peek) or contract.untitled, "author": first("author"),
     }
 
 

@@ -1,7 +1,9 @@
 """The body codec: one spec gives both parse and render, so the two cannot drift.
 
 A spec is a tuple of (element, key, kind) in the schema's element order. kind is "str", "int",
-"num", "bool", "ts" (a RIV-TA time stamp, kept as its text) or a nested spec; a list around it ([kind]) makes the element repeat. Elements are
+"num", "bool", "ts" (a RIV-TA time stamp, kept as its text), "required" (text the schema requires but
+allows empty, as a 4.x IIType's extension or a unitless quantity's unit: read as "str", written empty
+where absent) or a nested spec; a list around it ([kind]) makes the element repeat. Elements are
 in the namespace passed along unless written "{namespace}name". Standard RIV-TA types are nested
 specs below (CV, PQ, IVL_PQ, ...): their keys are the schema's own element names, so whatever a
 producer sends of them is kept.
@@ -30,7 +32,8 @@ HEALTHCARE_PROFESSIONAL = (("authorTime", "authorTime", "ts"), *_words("healthca
                            *_words("healthcareProfessionalCareUnitHSAId", "healthcareProfessionalCareGiverHSAId"))
 MULTIMEDIA = _words("id", "mediaType", "value", "reference")
 
-CONVERT = {"str": str, "ts": str, "int": int, "num": float, "bool": lambda s: s.lower() in ("true", "1")}
+REQUIRED = "required"
+CONVERT = {"str": str, "ts": str, REQUIRED: str, "int": int, "num": float, "bool": lambda s: s.lower() in ("true", "1")}
 WRITE = {True: "true", False: "false"}
 
 
@@ -46,11 +49,15 @@ def sub(parent: etree._Element, qname: str, text=None) -> etree._Element:
 
 
 def render(parent: etree._Element, ns: str, spec: tuple, data) -> None:
-    """Write `data` in the spec's (the schema's) order: absent keys write nothing, {} an empty element."""
+    """Write `data` in the spec's (the schema's) order: absent keys write nothing (a "required" one an empty
+    element), {} an empty element."""
     for element, key, kind in spec:
         value = data.get(key)
         many = isinstance(kind, list)
         kind = kind[0] if many else kind
+        if value is None and kind == REQUIRED:
+            sub(parent, tag(ns, element))
+            continue
         for item in (value or []) if many else ([] if value is None else [value]):
             if isinstance(kind, tuple):
                 render(sub(parent, tag(ns, element)), ns, kind, item)

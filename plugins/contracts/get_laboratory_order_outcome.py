@@ -7,13 +7,11 @@ no `result`) and typed values (PQ, interval, CV, text) in analysis groups, and r
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from lxml import etree
 
-from npo_core import (HSA_ID_OID, Answer, ContractError, InformationView, Query, Record, hookimpl,
-                      parse_patient_id, parse_timestamp, riv)
+from npo_core import InformationView, Record, hookimpl, riv
 from npo_core.riv import CV, II, ORG_UNIT, PERIOD, codes, views
 
 NS = "urn:riv:clinicalprocess:healthcond:actoutcome:"
@@ -37,30 +35,30 @@ ANALYSIS3 = (("analysisId", "id", II), ("analysisTime", "time", PERIOD), ("analy
              (A31 + "attested", "attested", ((A31 + "attestedTime", "time", TS), (A31 + "attesterHSAId", "hsa_id", S),
                                              (A31 + "attesterName", "name", S))))
 
-# major 4: the JoL header and typed results; decimals kept as written (4.2 allows "3,5", and "2.60" is precise)
-ORG = (("id", "id", II), ("name", "name", S))
-SIGNED = (("id", "id", II), ("name", "name", S), ("timestamp", "time", TS), ("byRole", "role", CV))
-ACCESS = (("accountableCareGiver", "care_giver", II), ("accountableCareUnit", "care_unit", II),
-          ("originalPatientId", "original_patient_id", II), ("careProcessId", "care_process_id", S),
-          ("lockTime", "lock_time", TS), ("blockComparisonTime", "block_comparison_time", TS),
-          ("approvedForPatient", "approved_for_patient", "bool"), (E41 + "patientId", "patient_id", II))
-HEADER4 = (("accessControlHeader", "access", ACCESS), ("sourceSystemId", "source_system", II),
-           ("record", "record", (("id", "id", II), ("timestamp", "time", TS))),
-           ("author", "author", SIGNED + ((E41 + "orgUnit", "org_unit", ORG),)),
-           ("signature", "signature", SIGNED + ((E41 + "orgUnit", "org_unit", ORG),)))
+# major 4: the JoL header and typed results; decimals kept as written (4.2 allows "3,5", and "2.60" is precise).
+# An IIType's extension and a quantity's unit are required: written empty where not known (TKB rule 3.3).
+II4, R = (("root", "root", S), ("extension", "extension", riv.REQUIRED)), riv.REQUIRED
+ORG = (("id", "id", II4), ("name", "name", S))
+SIGNED = (("id", "id", II4), ("name", "name", S), ("timestamp", "time", TS), ("byRole", "role", CV))
+HEADER = riv.jol.header_spec((
+    ("accountableCareGiver", "care_giver", II4), ("accountableCareUnit", "care_unit", II4),
+    ("originalPatientId", "original_patient_id", II4), ("careProcessId", "care_process_id", S),
+    ("lockTime", "lock_time", TS), ("blockComparisonTime", "block_comparison_time", TS),
+    ("approvedForPatient", "approved_for_patient", "bool"), (E41 + "patientId", "patient_id", II4)),
+    author=((E41 + "orgUnit", "org_unit", ORG),), signature=((E41 + "orgUnit", "org_unit", ORG),), ii=II4)
 INTERVAL = (("low", "low", S), ("lowClosed", "lowClosed", "bool"), ("high", "high", S),
-            ("highClosed", "highClosed", "bool"), ("unit", "unit", S))
-VALUE = (("cv", "cv", CV), ("pq", "pq", (("value", "value", S), ("unit", "unit", S))),
+            ("highClosed", "highClosed", "bool"), ("unit", "unit", R))
+VALUE = (("cv", "cv", CV), ("pq", "pq", (("value", "value", S), ("unit", "unit", R))),
          ("intervalPQ", "intervalPQ", INTERVAL), ("st", "st", S))
-SPECIMEN = (("identifier", "id", II), ("material", "material", CV), ("timestamp", "time", TS),
+SPECIMEN = (("identifier", "id", II4), ("material", "material", CV), ("timestamp", "time", TS),
             ("anatomicalLocation", "location", CV), ("comment", "comment", S),
             ("activity", "activities", [(("code", "code", CV), ("time", "time", PERIOD), ("method", "method", CV))]),
-            ("container", "containers", [(("identifier", "ids", [II]), ("type", "type", CV))]))
+            ("container", "containers", [(("identifier", "ids", [II4]), ("type", "type", CV))]))
 REFERENCE = (("interval", "interval", INTERVAL), ("description", "description", S), ("population", "population", S),
              ("comment", "comment", S))
-REFERRAL = (("identifier", "id", II), ("timestamp", "time", TS), ("version", "version", "int"),
+REFERRAL = (("identifier", "id", II4), ("timestamp", "time", TS), ("version", "version", "int"),
             ("question", "question", S), ("requestedCareService", "requested_services", [CV]),
-            ("requester", "requester", (("id", "id", II), ("name", "name", S), ("byRole", "role", CV),
+            ("requester", "requester", (("id", "id", II4), ("name", "name", S), ("byRole", "role", CV),
                                         ("orgUnit", "org_unit", ORG))),
             (E42 + "referralInformation", "information", ((E42 + "referralComment", "comment", S),
                                                           (E42 + "referralMedicalInformation", "medical", S))))
@@ -72,9 +70,9 @@ def _analysis4(depth: int = 6) -> tuple:
               ("interpretation", "interpretations", [CV]), ("reference", "reference", REFERENCE),
               ("recipientSignature", "recipient_signature", SIGNED),
               ("performerSignature", "performer_signature", SIGNED))
-    return (("identifier", "id", II), ("timestamp", "time", TS), ("code", "code", CV), ("method", "method", CV),
+    return (("identifier", "id", II4), ("timestamp", "time", TS), ("code", "code", CV), ("method", "method", CV),
             ("status", "status", CV), ("comment", "comment", S), ("accredited", "accredited", "bool"),
-            ("specimen", "specimens", [SPECIMEN]), ("device", "devices", [(("identifier", "id", II),)]),
+            ("specimen", "specimens", [SPECIMEN]), ("device", "devices", [(("identifier", "id", II4),)]),
             ("result", "results", [result + ((("related", "related", [_analysis4(depth - 1)]),) if depth else ())]))
 
 
@@ -101,7 +99,7 @@ class GetLaboratoryOrderOutcome3(_LaboratoryOrderOutcome):
     body = (("resultType", "result_type", S), ("registrationTime", "registered", TS), ("discipline", "discipline", S),
             ("resultReport", "report", S), ("resultComment", "comment", S),
             ("accountableHealthcareProfessional", "lab", PROFESSIONAL), ("analysis", "analyses", [ANALYSIS3]),
-            ("order", "order", (("orderId", "id", S), ("orderReason", "reason", S))))
+            ("order", "order", (("orderId", "id", R), ("orderReason", "reason", S))))
     time_from = block_time_from = ("analyses.time.start", "analyses.time.end")  # dated by its sample
     analyses, named = f"{{{NS}3}}analysis", (("analysisCode", "code", CV), ("analysisText", "text", S))
 
@@ -110,107 +108,31 @@ class GetLaboratoryOrderOutcome3(_LaboratoryOrderOutcome):
         cv = a.get("code") or {}
         return cv.get("displayName") or cv.get("originalText") or a.get("text") or cv.get("code") or "Analys"
 
-    def render_body(self, body: etree._Element, record: Record) -> None:
-        super().render_body(body, record)
-        order = body.find(self.c("order"))  # required, and so is its id: empty where the answer has no order
-        order = riv.sub(body, self.c("order")) if order is None else order
-        if order.find(self.c("orderId")) is None:
-            order.insert(0, etree.Element(self.c("orderId")))
+    def render_body(self, body: etree._Element, record: Record) -> None:  # an order is required, and so its id
+        riv.render(body, self.core_namespace, self.body, {"order": {}, **record.detail})
 
 
-class GetLaboratoryOrderOutcome4(_LaboratoryOrderOutcome):
-    """Its header is the JoL HeaderType, not a PatientSummaryHeaderType: read, written and mapped by HEADER4."""
+class GetLaboratoryOrderOutcome4(_LaboratoryOrderOutcome, riv.JolContract):
+    """The JoL header; dated by its (first) sample, else its block comparison time. Ids are extensions only."""
 
     version = "4.2"
     minor_schemas = (FOLDER + "GetLaboratoryOrderOutcomeResponder_4.0.xsd",)
-    header_element, body_element, has_result = "header", "body", False
-    body = (("identifier", "id", II), ("laboratoryIdentifier", "laboratory_id", II), ("type", "type", CV),
+    header, has_result, root_identifies = HEADER, False, False
+    body = (("identifier", "id", II4), ("laboratoryIdentifier", "laboratory_id", II4), ("type", "type", CV),
             ("text", "text", S), ("referral", "referral", REFERRAL),
             ("groupOfAnalyses", "groups", [(("name", "name", S), ("comment", "comment", S), ("code", "code", CV),
                                             ("analysis", "analyses", [_analysis4()]))]),
             ("recipientUnit", "recipient_unit", ORG), ("recipientSignature", "recipient_signature", SIGNED),
             ("contactInformation", "contact", (("text", "text", S),)))
+    deciding = {**riv.JolContract.deciding, "care_provider_id": ("access.care_giver",),
+                "time": ("body.groups.analyses.specimens.time", "access.block_comparison_time", "record.time"),
+                "block_time": ("access.block_comparison_time", "record.time"),
+                "unit_id": ("body.recipient_unit.id",), "unit_name": ("body.recipient_unit.name",)}
     analyses, named = f"{{{NS}4}}groupOfAnalyses/{{{NS}4}}analysis", (("code", "code", CV),)
-    sampled = f"{analyses}/{{{NS}4}}specimen/{{{NS}4}}timestamp"  # dated by its (first) sample
 
     @staticmethod
     def name_of(a: dict) -> str:
         return codes.term(a.get("code"), "Analys")
-
-    def parse_response(self, payload: etree._Element) -> Answer:
-        records = []
-        for el in payload.iterchildren(self.q(self.record_element)):
-            header, body = el.find(self.c("header")), el.find(self.c("body"))
-            body = etree.Element(self.c("body")) if body is None else body  # none reads as an empty one
-            if header is None:
-                raise ContractError("En post i svaret saknar sitt huvud (header).", code="missing_header")
-            h = riv.parse(header, self.core_namespace, HEADER4)
-            access, entry, unit = h.get("access") or {}, h.get("record") or {}, _id(h, "access", "care_unit")
-            recipient = riv.parse(body.find(self.c("recipientUnit")), self.core_namespace, ORG)
-            block = parse_timestamp(access.get("block_comparison_time") or entry.get("time"))
-            records.append(Record(
-                id=_id(entry, "id") or "", contract=self.id, information_type=self.categorization,
-                time=parse_timestamp(riv.text(body.find(self.sampled))) or block,
-                care_provider_id=_id(access, "care_giver"), care_unit_id=unit,
-                care_unit_name=recipient.get("name") if unit and _id(recipient, "id") == unit else None,
-                source_system=_id(h, "source_system"), title=self.title_of(riv.Peek(body, {})) or self.untitled,
-                author=(h.get("author") or {}).get("name"), block_time=block, patient_id=_id(access, "patient_id"),
-                approved_for_patient=access.get("approved_for_patient") is True,
-                detail=riv.Detail(self.read_detail, h, body)))
-        return Answer(records=records)
-
-    def read_detail(self, header: dict, body: etree._Element | None) -> dict:
-        return {**self.read_body(body), "header": header}
-
-    def mapped_elements(self) -> dict:
-        mapped = super().mapped_elements()
-        mapped[self.q(self.record_element)][self.c("header")] = riv.coverage.tree(self.core_namespace, HEADER4)
-        return mapped
-
-    def build_request(self, query: Query) -> etree._Element:
-        core = self.core_namespace
-        req = etree.Element(self.q(self.name), nsmap={None: self.responder_namespace, "core": core})
-
-        def ii(tag: str, root: str, extension: str) -> None:
-            riv.render(riv.sub(req, self.q(tag)), core, II, {"root": root, "extension": extension})
-
-        for unit in query.care_units:
-            ii("careUnitHSAId", HSA_ID_OID, unit)
-        for giver in query.care_providers:
-            ii("careGiverHSAId", HSA_ID_OID, giver)
-        ii("patientId", query.patient.root, query.patient.id)
-        riv.period(req, self.q("datePeriod"), core, query.period)
-        if query.source_system:
-            ii("sourceSystemHSAId", HSA_ID_OID, query.source_system)
-        return req
-
-    def parse_request(self, payload: etree._Element) -> Query:
-        ids = lambda tag: tuple(filter(None, (_id(riv.parse(e, self.core_namespace, II))  # noqa: E731
-                                              for e in payload.iterfind(self.q(tag)))))
-        period, span = payload.find(self.q("datePeriod")), None
-        if period is not None:  # an open end reads as the earliest or latest date
-            start, end = (parse_timestamp(riv.text(period.find(self.c(k)))) for k in ("start", "end"))
-            span = (start.date() if start else dt.date.min, end.date() if end else dt.date.max)
-        return Query(patient=parse_patient_id((ids("patientId") or ("",))[0]), period=span,
-                     care_units=ids("careUnitHSAId"), care_providers=ids("careGiverHSAId"),
-                     source_system=(ids("sourceSystemHSAId") or (None,))[0])
-
-    def render_response(self, records: list[Record], query: Query) -> etree._Element:
-        core, c = self.core_namespace, self.c
-        resp = etree.Element(self.q(f"{self.name}Response"), nsmap={None: self.responder_namespace, "core": core,
-                                                                     "ext": E41[1:-1], "ext2": E42[1:-1]})
-        for r in records:
-            if riv.header.matches(r, query):
-                el = riv.sub(resp, self.q(self.record_element))
-                riv.render(riv.sub(el, c("header")), core, HEADER4, r.detail["header"])
-                self.render_body(riv.sub(el, c("body")), r)
-        for root in resp.iter(c("root")):  # an IIType's extension is required: empty where it is not known
-            if root.getnext() is None or root.getnext().tag != c("extension"):
-                root.addnext(etree.Element(c("extension")))
-        for el in (el for tag in ("pq", "intervalPQ", "interval") for el in resp.iter(c(tag))):
-            if el.find(c("unit")) is None:  # and so is a quantity's unit (TKB rule 3.3: "" for none)
-                riv.sub(el, c("unit"))
-        return resp
 
 
 def _id(data: dict | None, *keys: str) -> str | None:

@@ -52,7 +52,8 @@ def generated(contract, demo) -> list[Record]:
 
 
 def _values(spec: tuple, when, i: int) -> dict:
-    made = {"str": lambda key: f"Exempel {key} {i + 1}", "ts": lambda key: format_timestamp(when),
+    text = lambda key: f"Exempel {key} {i + 1}"  # noqa: E731
+    made = {"str": text, "required": text, "ts": lambda key: format_timestamp(when),
             "int": lambda key: i + 1, "num": lambda key: float(i + 1), "bool": lambda key: i % 2 == 0}
     out = {}
     for _element, key, kind in spec:
