@@ -140,7 +140,7 @@ class Hostile:
     def _render(self, contract, query, make, k: int, paged: bool) -> bytes:
         if not paged:
             return soap.envelope(contract.render_response(make(k), query))
-        from npo_plugins.contracts.get_care_documentation import PagedQuery
+        from npo_core.riv.jol import PagedQuery
 
         resp = contract.render_response(make(k + 1), PagedQuery(patient=query.patient, page_size=k))  # k shown, "more"
         reference = resp.find(f"{contract.q('hasMore')}/{contract.q('reference')}")

@@ -157,7 +157,7 @@ async def endless_notes(aiohttp_server, aiohttp_client, registry, pm, *, elsewhe
 
     from npo_core import soap
     from npo_core.identity import parse_patient_id
-    from npo_plugins.contracts.get_care_documentation import PagedQuery
+    from npo_core.riv.jol import PagedQuery
 
     from npo_core.demo import demo_source
     from npo_core.plugins import collect

@@ -14,7 +14,6 @@ from lxml import etree
 
 from npo_core import Answer, InformationView, Query, Record, hookimpl, riv, shown_timestamp
 from npo_core.riv import CV, II, ORG_UNIT, views
-from npo_core.riv.jol import PagedQuery  # noqa: F401  (what a 3.0 producer was asked: tests and bench page by it)
 
 from . import docbook
 
