@@ -86,13 +86,18 @@ class HeaderReader:
                         if key not in out:
                             out[key] = text(x)
                     elif x.tag == self.org_unit and "org_unit" not in out:
-                        out["org_unit"] = {y.tag: text(y) for y in x if y.tag in (self.org_id, self.org_name)}
+                        out["org_unit"] = True
+                        for y in x:  # the first id and name of the first org unit
+                            if y.tag == self.org_id:
+                                out.setdefault("org_id", text(y))
+                            elif y.tag == self.org_name:
+                                out.setdefault("org_name", text(y))
         return out
 
     def unit_name(self, found: dict) -> str | None:
         """The author's org unit's name, where that org unit is the record's care unit."""
-        org, unit = found.get("org_unit"), found.get("healthcareProfessionalCareUnitHSAId")
-        return org.get(self.org_name) if org and unit and org.get(self.org_id) == unit else None
+        unit = found.get("healthcareProfessionalCareUnitHSAId")
+        return found.get("org_name") if unit and found.get("org_id") == unit else None
 
 
 def record(found: dict, reader: HeaderReader, *, contract: str, information_type: str, title: str | None,
