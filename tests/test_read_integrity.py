@@ -387,3 +387,21 @@ async def test_a_record_link_without_its_source_opens_nothing_when_two_sources_s
     assert len([r for r in (await anna.records("diagnoser"))["records"] if r["id"] == genuine.id]) == 2
     resp = await world.get(f"/patient/{FIONA}/diagnoser/{quote(genuine.id, safe='')}")
     assert resp.status == 404, "which source's record would be a guess"
+
+
+async def test_a_body_that_cannot_be_read_is_said_on_its_record_page(world, monkeypatch):
+    """Records are decided on their header and their body read when a page asks: a body the contract cannot
+    read costs that record's details, and its page says so instead of showing dashes."""
+    anna = await consenting(world)
+    contract = world.core.contracts["GetDiagnosis:2"]
+
+    def broken(body):
+        raise ValueError("a body this contract cannot read")
+
+    monkeypatch.setattr(contract, "read_body", broken)
+    genuine = world.producers.records[TKC][0]
+    result = await anna.records("diagnoser")
+    [shown] = [r for r in result["records"] if r["id"] == genuine.id]
+    assert shown["title"] == genuine.title and "kunde inte läsas" in shown["detail"]["unreadable"]
+    page = await (await world.get(f"/patient/{FIONA}/diagnoser/{quote(genuine.id, safe='')}?kalla={TKC}")).text()
+    assert "Postens innehåll kunde inte läsas (ValueError)." in page and "Uppgifterna nedan kan därför saknas" in page

@@ -60,6 +60,17 @@ class Detail(Mapping):
         return f"Detail({self._load()!r})"
 
 
+def parts(record: etree._Element, header_tag: str, body_tag: str):
+    """A record element's first header and first body (None where absent), in one pass over its children."""
+    header = body = None
+    for part in record:
+        if part.tag == header_tag:
+            header = part if header is None else header
+        elif part.tag == body_tag:
+            body = part if body is None else body
+    return header, body
+
+
 class Peek:
     """A body's declared values without reading the body: `peek("code.displayName")`."""
 
@@ -139,12 +150,7 @@ class PatientSummaryContract(Contract):
         reader, record_tag, header_tag, body_tag, paths = self._reading
         records = []
         for el in payload.iterchildren(record_tag):
-            header = body = None
-            for part in el:
-                if part.tag == header_tag:
-                    header = part if header is None else header
-                elif part.tag == body_tag:
-                    body = part if body is None else body
+            header, body = parts(el, header_tag, body_tag)
             peek = Peek(body, paths)
             records.append(hdr.record(
                 reader(header), reader, contract=self.id, information_type=self.information_type_of(peek),

@@ -30,7 +30,7 @@ from ..errors import ContractError
 from ..identity import HSA_ID_OID, parse_patient_id
 from . import coverage
 from . import header as hdr
-from .declared import Detail, PatientSummaryContract, Peek
+from .declared import Detail, PatientSummaryContract, Peek, parts
 from .spec import CV, II, PERIOD, element_path, parse, render, sub, tag
 
 RESULT = (("resultCode", "code", "str"), ("resultText", "text", "str"))
@@ -182,12 +182,7 @@ class JolContract(PatientSummaryContract):
         decide, record_tag, header_tag, body_tag, paths = self._reading
         records = []
         for el in payload.iterchildren(record_tag):
-            header = body = None
-            for part in el:
-                if part.tag == header_tag:
-                    header = part if header is None else header
-                elif part.tag == body_tag:
-                    body = part if body is None else body
+            header, body = parts(el, header_tag, body_tag)
             found, peek = decide(header, body), Peek(body, paths)
             unit = found["care_unit_id"]
             records.append(Record(
