@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from .errors import BadRequest, InvalidPatientId, NotFound, NpoError
+from .identity import check_hsa_id, check_logical_address
 from .plugins import collect, describe, make_plugin_manager
 from .registry import Registry, unsafe_character
 
@@ -209,16 +210,20 @@ class Host(click.ParamType):
 PORT = Number(integer=True, minimum=1, maximum=65535)
 
 
-def _hsa_id(ctx, param, value):
-    """Option callback: an HSA-id (SE + organisation number + '-' + letters and digits), or nothing."""
-    from .identity import check_hsa_id
+def _identifier(check):
+    """An option callback for one of the platform's identifiers (npo_core.identity's validators), or nothing."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except BadRequest as e:
+            raise click.BadParameter(e.message, ctx, param) from None
+    return callback
 
-    if value is None:
-        return None
-    try:
-        return check_hsa_id(value)
-    except BadRequest as e:
-        raise click.BadParameter(e.message, ctx, param) from None
+
+_hsa_id = _identifier(check_hsa_id)
+_logical_address = _identifier(check_logical_address)
 
 
 def _patient_id(ctx, param, value):
@@ -431,16 +436,15 @@ def serve(ctx: Context, env_name, host, port):
 
 
 def _faults(ctx, param, values):
-    """--fault ADDRESS=KIND: a source system's logical address (an HSA-id) and a misbehaviour the demo knows."""
+    """--fault ADDRESS=KIND: a source system's logical address and a misbehaviour the demo knows."""
     from .demo import PROVIDERS
     from .demo.platform import FAULTS
-    from .identity import check_hsa_id
 
     faults = {}
     for value in values:
         address, sep, kind = value.partition("=")
         try:
-            check_hsa_id(address)
+            check_logical_address(address)
         except BadRequest:
             sep = ""
         if not sep or kind not in FAULTS:
@@ -1068,8 +1072,6 @@ def producers_list(ctx: Context, env_name, as_json):
 
 def _units(ctx, param, values):
     """--unit HSA-ID=Name (the name may be left out): checked, all of them, before anything is written."""
-    from .identity import check_hsa_id
-
     units = []
     for value in values:
         unit_id, sep, unit_name = value.partition("=")
@@ -1101,7 +1103,8 @@ def _http_url(ctx, param, value):
 @click.option("--provider", "provider_id", required=True, callback=_hsa_id, help="Care provider (vårdgivare) HSA-id.")
 @click.option("--provider-name", type=Text(), help="Care provider name (needed the first time).")
 @click.option("--unit", "units", multiple=True, callback=_units, help="Care unit as HSA-ID=Name (repeatable).")
-@click.option("--logical-address", required=True, callback=_hsa_id, help="Source system logical address (HSA-id).")
+@click.option("--logical-address", required=True, callback=_logical_address,
+              help="Source system logical address (an HSA-id, a bare organisation number or another TAK code).")
 @click.option("--system-name", required=True, type=Text(), help="Source system name.")
 @click.option("--contract", "contract_names", multiple=True, required=True, help="Contract it produces (repeatable).")
 @click.option("--endpoint", callback=_http_url, help="Call this URL (http or https) instead of the service platform.")
@@ -1123,7 +1126,7 @@ def producers_add(ctx: Context, env_name, provider_id, provider_name, units, log
 
 @producers.command("remove")
 @env_option
-@click.argument("logical_address")
+@click.argument("logical_address", callback=_logical_address)
 @pass_ctx
 def producers_remove(ctx: Context, env_name, logical_address):
     """Remove a source system: it is never called again."""

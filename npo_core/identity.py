@@ -15,7 +15,20 @@ SAMORDNINGSNUMMER_OID = "1.2.752.129.2.1.3.3"
 NATIONAL_RESERVNUMMER_OID = "1.2.752.129.2.1.3.2"
 HSA_ID_OID = "1.2.752.129.2.1.4.1"
 
-_HSA_ID = re.compile(r"SE[0-9]{10,12}-[A-Za-z0-9]{1,20}")
+# The three identifiers the national platform uses, each with its own validator (check_hsa_id,
+# check_consumer_id, check_logical_address), for what an operator types; what producers send is read by
+# normalise_hsa_id instead. An HSA-id: SE (or the test prefix TSTNMT), the organisation number with or without
+# its century (10 or 12 digits), '-', an extension of letters and digits: SE2321000016-F0VB,
+# SE162321000024-0001, TSTNMT2321000156-1002. HSA allows at most 31 characters.
+_HSA_ID = re.compile(r"(?:SE|TSTNMT)[0-9]{10,12}-[A-Za-z0-9]{1,20}", re.ASCII)
+HSA_ID_LIMIT = 31
+# A consumer id (the HSA-id of npo's certificate in the platform's TAK): an HSA-id, in QA and SIT often with
+# the T_SERVICES_ prefix of the test certificates: T_SERVICES_SE165565594230-10KD.
+_CONSUMER_ID = re.compile(r"(?:T_SERVICES_)?" + _HSA_ID.pattern, re.ASCII)
+# A logical address (a receiver in the TAK): an HSA-id, a bare organisation number (5565594230), or another
+# code a platform uses (VS-1, T_SERVICES_...): letters, digits and _ . - inside, a letter or digit at each end.
+_LOGICAL_ADDRESS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?", re.ASCII)
+PLATFORM_ID_LIMIT = 64
 # Any form the national catalogues use for care providers and units (SE..., TSTNMT..., T_SERVICES_...):
 # letters, digits and underscores in parts joined by hyphens. No white space, nothing invisible.
 _WIRE_HSA_ID = re.compile(r"[A-Z0-9_]{2,40}(?:-[A-Z0-9_]{1,40})+")
@@ -116,8 +129,39 @@ def normalise_hsa_id(value: str | None) -> str | None:
     return text if len(text) <= 64 and _WIRE_HSA_ID.fullmatch(text) else None
 
 
-def check_hsa_id(value: str) -> str:
-    """HSA-id: 'SE' + organisation number, '-', then letters and digits (at most 31 chars)."""
-    if not isinstance(value, str) or len(value) > 31 or not _HSA_ID.fullmatch(value):
-        raise BadRequest(f"Not a valid HSA-id: {value!r}")
+def _checked(value, what: str, form: re.Pattern, limit: int, shape: str) -> str:
+    """`value` if it has the form, else a BadRequest that says what is wrong with it (first problem first)."""
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"Not a valid {what}: it is empty; {shape}.")
+    for at, ch in enumerate(value, 1):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            raise BadRequest(f"Not a valid {what}: it holds a control or invisible character (U+{ord(ch):04X}) at "
+                             f"position {at}.")
+        if ch.isspace():
+            raise BadRequest(f"Not a valid {what}: it holds white space at position {at}.")
+    if len(value) > limit:
+        raise BadRequest(f"Not a valid {what}: {len(value)} characters, at most {limit}.")
+    if not form.fullmatch(value):
+        raise BadRequest(f"Not a valid {what}: {value!r}; {shape}.")
     return value
+
+
+def check_hsa_id(value: str, what: str = "HSA-id") -> str:
+    """An HSA-id: 'SE' or 'TSTNMT', the organisation number (10 or 12 digits), '-', then letters and digits;
+    at most 31 characters."""
+    return _checked(value, what, _HSA_ID, HSA_ID_LIMIT,
+                    "an HSA-id is SE or TSTNMT, the organisation number, '-' and letters or digits "
+                    "(SE2321000016-F0VB)")
+
+
+def check_consumer_id(value: str, what: str = "consumer id") -> str:
+    """npo's id as a service consumer on the platform: an HSA-id, optionally prefixed T_SERVICES_."""
+    return _checked(value, what, _CONSUMER_ID, PLATFORM_ID_LIMIT,
+                    "a consumer id is an HSA-id, optionally prefixed T_SERVICES_ (T_SERVICES_SE165565594230-10KD)")
+
+
+def check_logical_address(value: str, what: str = "logical address") -> str:
+    """A logical address in the platform's TAK: an HSA-id, a bare organisation number or another code."""
+    return _checked(value, what, _LOGICAL_ADDRESS, PLATFORM_ID_LIMIT,
+                    "a logical address is letters and digits, with _ . - between them "
+                    "(SE2321000016-TKC1, 5565594230, VS-1)")

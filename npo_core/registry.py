@@ -20,6 +20,7 @@ from typing import Iterable, Iterator
 from sqlite_utils import Database
 
 from .errors import BadRequest, NotFound, RegistryError
+from .identity import check_consumer_id, check_hsa_id, check_logical_address
 from .migrations import migrations
 
 DEFAULT_PATH = "registry.db"
@@ -49,7 +50,8 @@ ENVIRONMENTS = {
 TIMEOUT_FIELDS = ("connect_timeout", "read_timeout", "total_deadline")
 MAX_SECONDS = 3600.0
 FILE_FIELDS = ("client_cert", "client_key", "ca_bundle")
-HSA_FIELDS = ("npo_hsa_id", "engagement_index")
+# The platform's identifiers among an environment's settings: npo's consumer id, the index's logical address.
+ID_FIELDS = {"npo_hsa_id": check_consumer_id, "engagement_index": check_logical_address}
 MAX_TEXT = 4096
 TRUE_WORDS = ("yes", "true", "on", "1", "ja")
 FALSE_WORDS = ("no", "false", "off", "0", "nej")
@@ -146,19 +148,6 @@ def parse_boolean(text: str, what: str) -> int:
                      f"not {text!r}.")
 
 
-def _check_hsa_like(value: str, what: str) -> str:
-    """An HSA-id in any form the national catalogues use (SE..., T_SERVICES_SE...)."""
-    from .identity import check_hsa_id, normalise_hsa_id
-
-    check_text(value, what, limit=64)
-    try:
-        return check_hsa_id(value)
-    except BadRequest:
-        if normalise_hsa_id(value) == value:
-            return value
-        raise BadRequest(f"{what} is not an HSA-id: {value!r}") from None
-
-
 def parse_environment_value(key: str, text: str):
     """The value `npo env set ENV KEY TEXT` stores. An empty TEXT clears an optional setting."""
     if key not in Registry.EDITABLE_ENV_FIELDS:
@@ -205,8 +194,8 @@ def check_environment_values(values: dict) -> None:
             continue
         elif key == "base_url":
             check_url(value, key, base=True)
-        elif key in HSA_FIELDS:
-            _check_hsa_like(value, key)
+        elif key in ID_FIELDS:
+            ID_FIELDS[key](value, key)
         elif key == "description":
             check_text(value, key, limit=200)
         else:
@@ -422,10 +411,12 @@ class Registry:
 
     # producers -------------------------------------------------------------
     def add_care_provider(self, hsa_id: str, name: str, kind: str | None = None) -> None:
+        check_hsa_id(hsa_id, "care provider HSA-id")
         with sqlite_errors("Cannot add care provider"):
             self.db["care_providers"].upsert({"hsa_id": hsa_id, "name": name, "kind": kind}, pk="hsa_id")
 
     def add_care_unit(self, hsa_id: str, care_provider_id: str, name: str) -> None:
+        check_hsa_id(hsa_id, "care unit HSA-id")
         with sqlite_errors("Cannot add care unit"):
             if not self.db["care_providers"].count_where("hsa_id = ?", [care_provider_id]):
                 raise NotFound(f"No care provider {care_provider_id!r}; add it (with its name) first.")
@@ -435,6 +426,7 @@ class Registry:
     def add_source_system(self, env: str, logical_address: str, care_provider_id: str, name: str,
                           contracts: Iterable[str], endpoint: str | None = None) -> None:
         self.environment(env)
+        check_logical_address(logical_address)
         if endpoint is not None:
             check_url(endpoint, "The endpoint")
         with sqlite_errors("Cannot add source system"), self.writing():

@@ -71,7 +71,7 @@ def test_producers_add_list_remove_and_available(npo):
     (["contracts", "enable", "GetNothing", "--env", "demo"], "No contract 'GetNothing'"),
     (["producers", "remove", "--env", "qa", "SE1-X"], "No source system"),
     (["producers", "add", "--env", "qa", "--provider", "SE2321000016-F0VB", "--logical-address", "not an id",
-      "--system-name", "x", "--contract", "GetDiagnosis"], "Not a valid HSA-id"),
+      "--system-name", "x", "--contract", "GetDiagnosis"], "Not a valid logical address: it holds white space"),
     (["env", "set", "qa", "read_timeout", "soon"], "read_timeout is a number"),
     (["schemas", "use", "/nonexistent"], "does not look like a RIV-TA schema bundle"),
     (["contracts", "decode", "GetDiagnosis", "/etc/hostname"], "not well-formed XML"),

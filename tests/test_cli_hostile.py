@@ -70,6 +70,7 @@ ACCEPTS = {
     "exclude": {"empty"},
     "text": PRINTABLE,  # names and free text: any printable, non-empty, not too long
     "host": {"env", "9999-12-31", "0000-01-01", "2026-02-30", "inf", "nan", "0"},  # host names, syntactically
+    "logical address": {"env", "9999-12-31", "0000-01-01", "2026-02-30", "inf", "nan", "0"},  # TAK codes (VS-1)
     "existing directory": {"directory"},
     "seconds from 0": {"0"},
     "new file": PRINTABLE - {"missing", "directory"},  # a relative name is a new registry in the current folder
@@ -80,10 +81,11 @@ KIND = {  # (command, parameter) or parameter alone
     "date": ["start", "end", "today"],
     "exclude": ["exclude"],
     "host": ["host"],
+    "logical address": ["logical_address"],
     "existing directory": [("contracts new", "into")],
     "seconds from 0": ["latency"],
     "new file": ["registry_path"],  # (--log-key and --log-checkpoints belong to the access log's own work)
-    "strict": ["env_name", "provider_id", "provider", "unit", "units", "employee", "by", "user", "logical_address",
+    "strict": ["env_name", "provider_id", "provider", "unit", "units", "employee", "by", "user",
                "contract_names", "endpoint", "patient_raw", "block_type", "reason", "days", "port", "platform_port", "parent_pid",
                "faults", "block_id", "consent_id", "file", "bundle", "schema", "directory",
                ("env show", "name"), ("env set", "name"), ("env set", "key"), ("env set", "value"),
@@ -460,8 +462,10 @@ REFUSED_SETTINGS = [
     ("validate_responses", "", "validate_responses is yes or no"),
     ("auth_methods", "nosuch", "no plugin provides 'nosuch'"),
     ("auth_methods", "", "auth_methods names one or more"),
-    ("engagement_index", "not an id", "not an HSA-id"),
-    ("npo_hsa_id", "SE2321000016 A2NF", "not an HSA-id"),
+    ("engagement_index", "not an id", "Not a valid engagement_index: it holds white space"),
+    ("engagement_index", "SE2321000016-/x", "Not a valid engagement_index: 'SE2321000016-/x'; a logical address"),
+    ("npo_hsa_id", "SE2321000016 A2NF", "Not a valid npo_hsa_id: it holds white space"),
+    ("npo_hsa_id", "5565594230", "Not a valid npo_hsa_id: '5565594230'; a consumer id is an HSA-id"),
     ("client_cert", "{directory}", "is a directory"),
     ("ca_bundle", "/nonexistent/ca.pem", "does not exist"),
     ("password", "x", "Unknown environment setting 'password'"),

@@ -181,12 +181,13 @@ def test_hsa_id_checking_never_raises_anything_but_bad_request(text):
 @example("SE2321000016-1001\n")  # '$' matches before a final newline
 @example("SE٢٣٢١٠٠٠٠١٦-1001")  # Arabic-Indic digits in the organisation number
 def test_an_accepted_hsa_id_is_exactly_the_documented_form(text):
-    """check_hsa_id's own docstring: 'SE' + organisation number (digits), '-', letters and digits."""
+    """check_hsa_id's own docstring: 'SE' or 'TSTNMT', organisation number (digits), '-', letters and digits."""
     try:
         value = check_hsa_id(text)
     except BadRequest:
         return
-    assert re.fullmatch(r"SE[0-9]{10,12}-[A-Za-z0-9]{1,20}", value, re.ASCII), f"accepted {value!r}"
+    assert re.fullmatch(r"(SE|TSTNMT)[0-9]{10,12}-[A-Za-z0-9]{1,20}", value, re.ASCII) and len(value) <= 31, \
+        f"accepted {value!r}"
 
 
 @FAST
