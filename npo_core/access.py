@@ -151,7 +151,7 @@ class AccessService:
         return LogEntry(request_id=request_id, user_id=actor.clinician.hsa_id, assignment_id=a.id,
                         assignment_name=a.name, user_care_unit_id=a.care_unit_id,
                         user_care_provider_id=a.care_provider_id, patient_id=patient.id if patient else None,
-                        activity=activity, action=action, **kw)
+                        activity=activity, action=action, environment=self.core.env_name, **kw)
 
     async def open_patient(self, session: Session, raw_patient_id: str) -> PatientContext:
         """Validate the id, ask TGP, log the search, and open the patient in the session."""

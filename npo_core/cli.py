@@ -1418,6 +1418,13 @@ REPORT_COLUMNS = ["time", "activity", "action", "user_id", "assignment_name", "u
                   "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count"]
 
 
+def _period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """--from/--to as bounds: refused the wrong way round; up to and including 9999-12-31 is no bound."""
+    if start and end and end < start:
+        raise click.UsageError(f"--to {end} is before --from {start}.")
+    return start, end if end and end < dt.date.max else None
+
+
 @log.command("report")
 @patient_option
 @click.option("--user", callback=_hsa_id, help="Employee HSA-id.")
@@ -1438,12 +1445,11 @@ def log_report(ctx: Context, patient_raw, user, unit, start, end, as_json, as_cs
         if value:
             where.append(f"{column} = ?")
             args.append(value)
-    if start and end and end < start:
-        raise click.UsageError(f"--to {end} is before --from {start}.")
+    start, end = _period(start, end)
     if start:
         where.append("time >= ?")
         args.append(start.isoformat())
-    if end and end < dt.date.max:  # up to and including 9999-12-31 is every entry: no bound (and no overflow)
+    if end:
         where.append("time < ?")
         args.append((end + dt.timedelta(days=1)).isoformat())
     rows = _guards(ctx).log_rows(" and ".join(where), args)
@@ -1472,6 +1478,23 @@ def log_extract(ctx: Context, patient_raw, as_json):
 
 
 UNEXPECTED_EXIT = 70  # EX_SOFTWARE: a bug in npo or a plugin, not a wrong input
+
+
+STATS_COLUMNS = ["environment", "day", "reads", "searches", "clinicians", "care_units", "consents",
+                 "emergency_accesses"]
+
+
+@cli.command()
+@click.option("--from", "start", type=IsoDate(), help="From this date (YYYY-MM-DD).")
+@click.option("--to", "end", type=IsoDate(), help="Up to and including this date (YYYY-MM-DD).")
+@click.option("--env", "env_name", callback=_known_env, help="Only this environment.")
+@json_option
+@pass_ctx
+def stats(ctx: Context, start, end, env_name, as_json):
+    """Usage statistics (användningsstatistik) from the access log, per environment and day: reads, patients
+    searched, distinct clinicians and care units, consents and emergency accesses. Counts only, no patient data."""
+    rows = [r for r in _guards(ctx).usage(*_period(start, end)) if env_name is None or r["environment"] == env_name]
+    _print_rows(rows, STATS_COLUMNS, as_json)
 
 
 def main() -> None:

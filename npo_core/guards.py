@@ -74,6 +74,7 @@ class LogEntry:
     record_count: int = 0
     detail: dict = field(default_factory=dict)
     purpose: str = PURPOSE
+    environment: str | None = None  # where the read was served (prod, qa, ...); None for local administration
 
 
 class GuardStore:
@@ -373,6 +374,37 @@ class GuardStore:
         except sqlite3.Error as e:
             raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
 
+    def usage(self, start: dt.date | None = None, end: dt.date | None = None, *, per_day: bool = True) -> list[dict]:
+        """Usage statistics per environment and day (Swedish time), or per environment over the whole period;
+        counts only, never a patient: reads (one per page or API read, however many sources it logged),
+        patients searched, distinct clinicians and reading care units, consents registered and emergency
+        accesses (nödöppning)."""
+        where, args = ["environment is not null"], []
+        if start:
+            where.append("time >= ?")
+            args.append(start.isoformat())
+        if end:
+            where.append("time < ?")
+            args.append((end + dt.timedelta(days=1)).isoformat())
+        sql = ("select environment, " + ("substr(time, 1, 10)" if per_day else "null") + " as day,"
+               " count(distinct case when action = 'read' then request_id end) as reads,"
+               " sum(action = 'search') as searches,"
+               " count(distinct user_id) as clinicians,"
+               " count(distinct user_care_unit_id) as care_units,"
+               " sum(action = 'register_consent') as consents,"
+               " count(distinct case when activity = 'Nödöppning' and action != 'read' then request_id end)"
+               " as emergency_accesses"
+               f" from access_log where {' and '.join(where)} group by environment{', day' if per_day else ''}"
+               " order by environment, day")
+        try:  # a connection of its own: this runs in the worker, and may scan the whole log
+            db = connect(self.path)
+            try:
+                return list(db.query(sql, args))
+            finally:
+                db.close()
+        except sqlite3.Error as e:
+            raise GuardUnavailable(f"Åtkomstloggen kan inte läsas ({e}).", code="log_unavailable") from e
+
     # -- what a read decides on -------------------------------------------------
     def snapshot(self, patient_id: str, care_provider_id: str) -> "GuardSnapshot":
         """The patient's consents at one care provider and all their blocks, read in one transaction
@@ -511,7 +543,8 @@ class GuardStore:
 
 LOG_FIELDS = ("request_id", "time", "user_id", "assignment_id", "assignment_name", "user_care_unit_id",
               "user_care_provider_id", "patient_id", "activity", "action", "purpose",
-              "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count", "detail")
+              "resource_care_provider_id", "resource_care_unit_id", "contract", "record_count", "detail",
+              "environment")
 
 
 ENTRY_FIELDS = tuple(f.name for f in fields(LogEntry))
@@ -558,7 +591,9 @@ def _settle(done: asyncio.Future, outcome) -> None:
 def chain_hash(prev: str, values: dict, key: bytes | None = None) -> str:
     """An entry's link in the chain: HMAC-SHA256 under the log's key; without a key, the plain SHA-256
     of the entries written before the log had one (the legacy prefix, which anyone can recompute)."""
-    message = (prev + json.dumps([values[k] for k in LOG_FIELDS], ensure_ascii=False, separators=(",", ":"))).encode()
+    # `environment` came later (m008): entries without one hash as they always did.
+    chained = [values[k] for k in LOG_FIELDS if k != "environment" or values.get(k) is not None]
+    message = (prev + json.dumps(chained, ensure_ascii=False, separators=(",", ":"))).encode()
     if key is None:
         return hashlib.sha256(message).hexdigest()
     return hmac.new(key, message, hashlib.sha256).hexdigest()

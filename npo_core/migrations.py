@@ -209,3 +209,11 @@ def m006_log_seal(db: Database):
 def m007_keep_answers(db: Database):
     """How long (seconds) the producers' answers are kept in memory for one look at a patient; 0 keeps none."""
     db["environments"].add_column("keep_answers", float, not_null_default=300.0)
+
+
+@migrations()
+def m008_log_environment(db: Database):
+    """The environment each access-log entry was served in, for usage statistics per environment (`npo stats`).
+    Part of the entry's hash where set; entries written before it have none and hash as before."""
+    db["access_log"].add_column("environment", str)
+    db["access_log"].create_index(["time"])

@@ -11,6 +11,7 @@ from .errors import Forbidden, Unauthenticated
 from .identity import PatientId
 
 CARE_PURPOSE = "Vård och behandling"
+ADMIN_PURPOSE = "Administration"  # an assignment for administration: usage statistics, no patients
 SCOPES = ("VE", "VG", "SJF")  # own care unit, own care provider, shared records
 MAX_OPEN_PATIENTS = 20  # tabs a clinician may keep open at once; bounded so a session stays small
 
@@ -96,6 +97,11 @@ class Session:
     @property
     def usable_assignments(self) -> tuple[Assignment, ...]:
         return tuple(a for a in self.assignments if a.purpose == CARE_PURPOSE)
+
+    @property
+    def administers(self) -> bool:
+        """Holds an assignment with the purpose Administration: may see usage statistics (never a patient)."""
+        return any(a.purpose == ADMIN_PURPOSE for a in self.assignments)
 
 
 class SessionStore:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from npo_core import guards as guards_module
 from npo_core.app import Core
-from npo_core.guards import GENESIS, INSERT_LOG, LOG_FIELDS, Checkpoint, GuardStore, LogEntry, LogTampered, chain_hash
+from npo_core.guards import GENESIS, LOG_FIELDS, Checkpoint, GuardStore, LogEntry, LogTampered, chain_hash
 from npo_core.migrations import migrations
 from npo_core.registry import Registry, connect
 from npo_core.web import make_app
@@ -378,12 +378,14 @@ def legacy_registry(path: Path, n: int) -> None:
     db = connect(path)
     migrations.apply(db, stop_before="m006_log_seal")
     prev = GENESIS
+    fields = [k for k in LOG_FIELDS if k != "environment"]  # the columns before m008
+    insert = f"insert into access_log ({', '.join(fields)}, prev_hash, hash) values ({', '.join('?' * (len(fields) + 2))})"
     for i in range(n):
         e = entry(PATIENTS[i % 3], i)
-        values = {k: getattr(e, k) for k in LOG_FIELDS if k not in ("time", "detail")}
+        values = {k: getattr(e, k) for k in fields if k not in ("time", "detail")}
         values |= {"time": "2026-10-01T12:00:00+02:00", "detail": "{}"}
         digest = chain_hash(prev, values)
-        db.conn.execute(INSERT_LOG, [values[k] for k in LOG_FIELDS] + [prev, digest])
+        db.conn.execute(insert, [values[k] for k in fields] + [prev, digest])
         prev = digest
     db.close()
     Registry(path).close()  # upgrading marks them as the legacy prefix
