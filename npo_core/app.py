@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from . import tgp
 from .access import AccessService
 from .contract import Contract
 from .errors import NpoError, StartupError
@@ -101,6 +102,7 @@ class Core:
         self.sessions = SessionStore(idle=session_idle, absolute=session_absolute, on_close=self.kept.drop)
         self.access = AccessService(self)
         self.monitor = Monitor()  # what the producers did, for the operational status
+        self.tgp = tgp.Tgp()  # the environment's patient list, cached until its file changes
         self.emergency_hours = emergency_hours
         self.schemas = SchemaSet(schema_bundle or default_bundle(registry.setting("schema_bundle")))
         self.http = None
@@ -167,11 +169,23 @@ class Core:
         return max(100, 2 * len(self.registry.produced_contracts(self.env_name)))
 
     async def patient_available(self, assignment, patient) -> bool:
-        """Tillgänglig patient: every plugin's answer counts; no answer at all means no (fail closed)."""
+        """Tillgänglig patient, as the environment's mode says (npo_core.tgp). A plugin: every plugin's answer
+        counts, and no answer at all means no. Anything else, or nothing configured, means no (fail closed)."""
+        mode = self.env.tgp
+        if mode == tgp.ALL:
+            return True
+        if mode and mode.startswith(tgp.LIST):
+            return self.tgp.listed(mode, assignment.care_unit_id, patient.id)
+        if mode != tgp.PLUGIN:
+            return False
         answers = [await await_me_maybe(r) for r in
                    self.pm.hook.patient_available(core=self, assignment=assignment, patient=patient)]
         answers = [a for a in answers if a is not None]
         return bool(answers) and all(answers)
+
+    def startup_problem(self) -> str | None:
+        """What keeps this environment from starting (one line), or None."""
+        return tgp.startup_problem(self.env, bool(self.pm.hook.patient_available.get_hookimpls()))
 
     async def patient_name(self, patient) -> str | None:
         for result in self.pm.hook.patient_details(core=self, patient=patient):

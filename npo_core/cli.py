@@ -427,6 +427,12 @@ def serve(ctx: Context, env_name, host, port):
     from .web import make_app
 
     core = Core(ctx.registry, env_name, ctx.pm)
+    problem = core.startup_problem()
+    if problem:
+        raise click.ClickException(problem)
+    if core.env.tgp == "all":
+        click.echo(f"npo: warning: {env_name} serves every patient to every care unit (tgp all): no Tillgänglig "
+                   "patient check.", err=True)
     contexts = [c for c in ctx.pm.hook.server_ssl_context(core=core) if c is not None]
     if len(contexts) > 1:
         raise click.ClickException("More than one plugin wants to set the server's TLS; enable only one.")

@@ -217,3 +217,11 @@ def m008_log_environment(db: Database):
     Part of the entry's hash where set; entries written before it have none and hash as before."""
     db["access_log"].add_column("environment", str)
     db["access_log"].create_index(["time"])
+
+
+@migrations()
+def m009_tgp(db: Database):
+    """How Tillgänglig patient is answered per environment (npo_core.tgp): the demo's plugin in the demo; the
+    other environments have none until the operator chooses, and do not start without one."""
+    db["environments"].add_column("tgp", str)
+    db.execute("update environments set tgp = 'plugin' where name = 'demo'")

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from .errors import BadRequest, NotFound, RegistryError
 from .identity import check_consumer_id, check_hsa_id, check_logical_address
+from .tgp import check_mode
 from .migrations import migrations
 
 DEFAULT_PATH = "registry.db"
@@ -37,7 +38,7 @@ ENVIRONMENTS = {
                 auth_methods='["siths"]'),
     "demo": dict(description="Demo med testpatienter", npo_hsa_id=None, base_url="http://127.0.0.1:8081/vp",
                  connect_timeout=1.0, read_timeout=5.0, total_deadline=8.0, validate_responses=0,
-                 auth_methods='["demo"]'),
+                 auth_methods='["demo"]', tgp="plugin"),
 }
 
 
@@ -198,6 +199,8 @@ def check_environment_values(values: dict) -> None:
             ID_FIELDS[key](value, key)
         elif key == "description":
             check_text(value, key, limit=200)
+        elif key == "tgp":
+            check_mode(check_text(value, key, limit=2048), key)
         else:
             check_text(value, key)
 
@@ -269,6 +272,7 @@ class Environment:
     auth_methods: tuple[str, ...] = field(default_factory=tuple)
     engagement_index: str | None = None  # logical address of FindContent; None: the registry's own index
     keep_answers: float = 300.0  # seconds a look at a patient reads the answers it fetched (0: every page asks)
+    tgp: str | None = None  # Tillgänglig patient: all, plugin or list:PATH (npo_core.tgp); None: npo does not start
 
     @classmethod
     def from_row(cls, row: dict) -> "Environment":
@@ -306,7 +310,7 @@ class Registry:
     EDITABLE_ENV_FIELDS = (
         "description", "npo_hsa_id", "base_url", "client_cert", "client_key", "ca_bundle",
         "connect_timeout", "read_timeout", "total_deadline", "validate_responses", "auth_methods",
-        "engagement_index", "keep_answers",
+        "engagement_index", "keep_answers", "tgp",
     )
 
     def __init__(self, path: str | os.PathLike | None = None):
