@@ -8,6 +8,7 @@ from dataclasses import replace
 from ...contract import format_timestamp
 from ...identity import HSA_ID_OID
 from ...riv.codes import KVA, LOCAL_ID, SNOMED_CT_SE
+from .stories import fits
 
 STAMP = "YYYYMMDDhhmmss"
 
@@ -40,6 +41,8 @@ ACTIVITIES = [
     ("73761001", SNOMED_CT_SE, "Koloskopi", None, None, "Undersökt till caekum, inga polyper.", 40),
     ("16310003", SNOMED_CT_SE, "Ultraljudsundersökning", None, None, "Ultraljud buk utan anmärkning.", 25),
 ]
+# the story tag an activity needs (the others fit anyone)
+NEEDS = {"Sårvård": "leg_ulcer", "Klinisk undersökning av rörelseapparaten": "elderly", "Fysioterapi": "elderly"}
 
 HOSTILE = '<script>alert("npo")</script> Omläggning <img src=x onerror=alert(1)> &amp; "citat"'
 COUNT = {"variants": 3, "blocked": 2, "heavy": 150, "not_in_tgp": 2}
@@ -59,9 +62,10 @@ def records(contract, demo) -> list:
     birth = demo.patient.birth_date
     # The schema's date of birth takes only 19xx and 20xx: Linda Johansson (1899) cannot be said as she is.
     born = birth.strftime("%Y%m%d") if birth and birth.year >= 1900 else "19000101"
+    pool = [a for a in ACTIVITIES if fits(demo, NEEDS.get(a[2]))]
     out = []
     for i in range(count):
-        code, system, text, site, method, description, minutes = demo.rng.choice(ACTIVITIES)
+        code, system, text, site, method, description, minutes = demo.rng.choice(pool)
         when = demo.when()
         variant = demo.profile == "variants"
         record = demo.record(contract=contract.id, information_type=contract.categorization, key=f"act-{i}",

@@ -6,7 +6,8 @@ import copy
 
 from ...contract import format_timestamp
 from ...riv import compact
-from ...riv.codes import ATC, ICD10SE, KV_CERTAINTY, KV_INFORMATION_TYPE, KV_SEVERITY, KVA, NPL_ID, SNOMED_CT_SE
+from ...riv.codes import ATC, ICD10SE, KV_CERTAINTY, KV_INFORMATION_TYPE, KV_SEVERITY, NPL_ID, SNOMED_CT_SE
+from .stories import story
 
 # KV Informationstyp codes NPÖ requires (TKB regel 2), shown with KV Uppmärksamhetstyp's names
 KINDS = {"okh": "Överkänslighet", "uas": "Allvarlig sjukdom", "ube": "Allvarlig behandling",
@@ -38,53 +39,44 @@ PENICILLINS = code("J01C", ATC, "Betalaktamantibakteriella medel, penicilliner")
 CONTRAST = code("V08AB", ATC, "Vattenlösliga, nefrotropa, lågosmolära röntgenkontrastmedel")
 SULFA = code("J01EE01", ATC, "Sulfametoxazol och trimetoprim")
 
-ALERTS = [
-    alert("okh", f"Överkänslighet: {PENICILLINS['displayName']}",
-          comment="Urtikaria och läppsvullnad 30 min efter första dosen Kåvepenin 2015. Behandlad med "
-                  "antihistamin och kortison på akuten.",
-          hypersensitivity=hypersensitivity(DRUG_ALLERGY, "2", "2", atc=PENICILLINS)),
-    alert("okh", f"Överkänslighet: {CONTRAST['displayName']}",
-          comment="Anafylaktisk reaktion med blodtrycksfall efter intravenöst jodkontrastmedel vid DT buk. "
-                  "Premedicinering krävs vid ny undersökning.",
-          hypersensitivity=hypersensitivity(DRUG_ALLERGY, "1", "2", atc=CONTRAST)),
-    alert("okh", f"Överkänslighet: {SULFA['displayName']}", comment="Kraftig klåda och exantem av sulfapreparat.",
-          hypersensitivity=hypersensitivity(DRUG_ALLERGY, "3", "1", atc=SULFA)),
-    alert("okh", "Överkänslighet: Jordnöt", comment="Svullnad i svalget av jordnötter sedan barndomen. Har "
-                                                     "adrenalinpenna.",
-          hypersensitivity=hypersensitivity(FOOD_ALLERGY, "1", "2", agent="Jordnöt")),
-    alert("uas", "Diabetes mellitus typ 1 utan komplikationer",
-          comment="Insulinbehandlad sedan 12 års ålder. Risk för hypoglykemi vid fasta.",
-          serious_disease={"disease": code("E10.9", ICD10SE, "Diabetes mellitus typ 1 utan komplikationer")}),
-    alert("uas", "Primär binjurebarksinsufficiens",
-          comment="Kortisonsubstitution. Behöver stressdos vid infektion, operation och trauma.",
-          serious_disease={"disease": code("E27.1", ICD10SE, "Primär binjurebarksinsufficiens")}),
-    alert("ube", "Antikoagulantiabehandling med warfarin", comment="Mål-INR 2,0–3,0. Kontakta AK-mottagningen "
-                                                                   "före ingrepp.",
-          treatment={"description": "Antikoagulantiabehandling med warfarin",
-                     "pharmaceuticals": [code("B01AA03", ATC, "Warfarin")]}),
-    alert("ube", "Hemodialys via AV-fistel vänster underarm",
-          comment="Hemodialys tre gånger i veckan. Inga blodtryck eller stick i vänster arm (fistel).",
-          treatment={"description": "Hemodialys via AV-fistel vänster underarm",
-                     "code": code("DR016", KVA, "Hemodialys")}),
-    alert("arb", "Smitta: Resistens mot meticillin",
-          comment="Bärarskap påvisat vid screening. Basala hygienrutiner och eget rum vid inläggning.",
-          communicable_disease={"code": code("U82.1", ICD10SE, "Resistens mot meticillin"),
-                                "route": {"originalText": "Kontaktsmitta"}}),
-    alert("arb", "Smitta: Kronisk virushepatit B utan deltaagens",
-          communicable_disease={"code": code("B18.1", ICD10SE, "Kronisk virushepatit B utan deltaagens"),
-                                "route": {"originalText": "Blodsmitta"}}),
-    alert("vbe", "Vårdbegränsning", restriction_of_care={
-        "comment": "Patienten är Jehovas vittne och avböjer blodtransfusion, även i livshotande situation. "
-                   "Albumin och egen blodåtervinning accepteras efter samtal."}),
-    alert("vbe", "Vårdbegränsning", restriction_of_care={
+# alert templates by key; each story names the ones its patient has
+TEMPLATES = {
+    "penicillin": alert("okh", f"Överkänslighet: {PENICILLINS['displayName']}",
+                        comment="Urtikaria och läppsvullnad 30 min efter första dosen Kåvepenin 2015. Behandlad med "
+                                "antihistamin och kortison på akuten.",
+                        hypersensitivity=hypersensitivity(DRUG_ALLERGY, "2", "2", atc=PENICILLINS)),
+    "contrast": alert("okh", f"Överkänslighet: {CONTRAST['displayName']}",
+                      comment="Anafylaktisk reaktion med blodtrycksfall efter intravenöst jodkontrastmedel vid DT buk. "
+                              "Premedicinering krävs vid ny undersökning.",
+                      hypersensitivity=hypersensitivity(DRUG_ALLERGY, "1", "2", atc=CONTRAST)),
+    "sulfa": alert("okh", f"Överkänslighet: {SULFA['displayName']}", comment="Kraftig klåda och exantem av "
+                                                                              "sulfapreparat.",
+                   hypersensitivity=hypersensitivity(DRUG_ALLERGY, "3", "1", atc=SULFA)),
+    "peanut": alert("okh", "Överkänslighet: Jordnöt", comment="Svullnad i svalget av jordnötter sedan barndomen. Har "
+                                                               "adrenalinpenna.",
+                    hypersensitivity=hypersensitivity(FOOD_ALLERGY, "1", "2", agent="Jordnöt")),
+    "diabetes": alert("uas", "Diabetes mellitus typ 2 utan komplikationer",
+                      comment="Insulinbehandlad sedan 2015. Risk för hypoglykemi vid fasta och vid utebliven måltid.",
+                      serious_disease={"disease": code("E11.9", ICD10SE,
+                                                       "Diabetes mellitus typ 2 utan komplikationer")}),
+    "warfarin": alert("ube", "Antikoagulantiabehandling med warfarin",
+                      comment="Mål-INR 2,0–3,0. Kontakta AK-mottagningen före ingrepp.",
+                      treatment={"description": "Antikoagulantiabehandling med warfarin",
+                                 "pharmaceuticals": [code("B01AA03", ATC, "Warfarin")]}),
+    "mrsa": alert("arb", "Smitta: Resistens mot meticillin",
+                  comment="Bärarskap påvisat vid screening. Basala hygienrutiner och eget rum vid inläggning.",
+                  communicable_disease={"code": code("U82.1", ICD10SE, "Resistens mot meticillin"),
+                                        "route": {"originalText": "Kontaktsmitta"}}),
+    "no_cpr": alert("vbe", "Vårdbegränsning", restriction_of_care={
         "comment": "Ej hjärt-lungräddning (HLR) vid hjärtstopp. Beslut av ansvarig läkare efter samtal med "
                    "patienten och närstående. Övrig behandling ges fullt ut."}),
-]
+}
 HISTORIC = alert("est", "Varning (överförd från tidigare journalsystem)", unstructured={
     "heading": "Varning (överförd från tidigare journalsystem)",
     "content": "Reagerat på lokalbedövning hos tandläkare 1998, oklart vilket preparat. Ej utrett."})
 LATEX = alert("okh", "Överkänslighet: Naturgummilatex",
               hypersensitivity=hypersensitivity(non_atc="Naturgummilatex", non_atc_comment="Saknar ATC-kod"))
+TEMPLATES |= {"historic": HISTORIC, "latex": LATEX}
 
 
 def _alert(contract, demo, key: str, template: tuple[str, dict], when, **options):
@@ -109,20 +101,21 @@ def records(contract, demo) -> list:
         when = [demo.when() for _ in range(6)]
         ended = demo.when((demo.today - when[2].date()).days)
         return [
-            _alert(contract, demo, "upp-v0", ALERTS[0], when[0], verified_time=format_timestamp(when[0])),
-            _alert(contract, demo, "upp-v1", ALERTS[2], when[1], signed=False),
-            _alert(contract, demo, "upp-v2", ALERTS[6], when[2], obsolete_time=format_timestamp(ended),
-                   obsolete_comment="Warfarin utsatt, byte till apixaban."),
+            _alert(contract, demo, "upp-v0", TEMPLATES["penicillin"], when[0], verified_time=format_timestamp(when[0])),
+            _alert(contract, demo, "upp-v1", TEMPLATES["warfarin"], when[1], signed=False),
+            _alert(contract, demo, "upp-v2", TEMPLATES["mrsa"], when[2], obsolete_time=format_timestamp(ended),
+                   obsolete_comment="Tre negativa odlingar efter avslutad behandling, bärarskapet avskrivet."),
             _alert(contract, demo, "upp-v3", LATEX, when[3], validity={}, ascertained_date=None),
             _alert(contract, demo, "upp-v4", HISTORIC, when[4], approved=False),
-            _alert(contract, demo, "upp-v5", ALERTS[10], when[5], without_owner=True),
+            _alert(contract, demo, "upp-v5", TEMPLATES["no_cpr"], when[5], without_owner=True),
         ]
+    pool = [TEMPLATES[k] for k in story(demo).alerts]
     if profile == "blocked":
-        return [_alert(contract, demo, f"upp-{i}", rng.choice(ALERTS), demo.when(365 * (i + 1) - 1, 365 * i),
+        return [_alert(contract, demo, f"upp-{i}", rng.choice(pool), demo.when(365 * (i + 1) - 1, 365 * i),
                        unit=demo.units[i % len(demo.units)]) for i in range(rng.randint(2, 5))]
     count = {"rich": rng.randint(1, 3), "heavy": 80, "not_in_tgp": 1}.get(profile, 0)  # drawn for every profile
     years = 10 if profile == "heavy" else 3
-    out = [_alert(contract, demo, f"upp-{i}", rng.choice(ALERTS), demo.when(years * 365)) for i in range(count)]
+    out = [_alert(contract, demo, f"upp-{i}", rng.choice(pool), demo.when(years * 365)) for i in range(count)]
     if profile == "heavy":  # special variants: replaced registrations, drug products, a long comment
         for i, record in enumerate(out[:20]):
             if i % 2:
@@ -131,11 +124,11 @@ def records(contract, demo) -> list:
             else:
                 record.detail["related"] = [{"type": {"originalText": "Ersätter"}, "document_ids": [out[i + 1].id],
                                              "comment": "Omregistrerad efter allergiutredning"}]
-        for record in out:
-            if record.detail.get("hypersensitivity", {}).get("pharmaceutical"):
+        for record in out:  # the products she reacted to, where a source names them
+            if record.detail.get("hypersensitivity", {}).get("pharmaceutical", {}).get("atc") == SULFA:
                 record.detail["hypersensitivity"]["pharmaceutical"]["products"] = [
-                    code("19750101000012", NPL_ID, "Kåvepenin 1 g tablett"),
-                    code("19980507000035", NPL_ID, "Amimox 500 mg kapsel")]
+                    code("19740416000037", NPL_ID, "Bactrim 400 mg/80 mg tablett"),
+                    code("19810612000044", NPL_ID, "Eusaprim 400 mg/80 mg tablett")]
                 break
         out[-1].detail["comment"] = " ".join(["Anamnes från flera vårdtillfällen:"] + [
             f"År {2000 + k}: reaktion dokumenterad, utredd och bedömd av allergolog." for k in range(25)])

@@ -14,6 +14,7 @@ from ... import format_timestamp
 from ...riv import ORG_UNIT, compact
 from ...riv.codes import KV_CONTACT_TYPE, KV_KON, SNOMED_CT_SE
 from .. import PROVIDERS
+from .stories import fits
 
 # neutral kind -> (2.0 enum code and its text, 3.0 CV); KV Kontakttyp codes 1, 2 and 4 as the SLL
 # mappings use them; phone and day care go as originalText rather than a guessed code
@@ -35,20 +36,25 @@ STATES = {
     "makulerad": (None, "53691000052102", "makulerad vårdkontakt"),
 }
 
-# the reasons patients give, per kind of contact
+# the reasons patients give, per kind of contact, with the story tag a reason needs (None: anyone's)
 REASONS = {
-    "besok": ["Hosta och feber sedan en vecka", "Uppföljning av diabetes, HbA1c-kontroll", "Blodtryckskontroll",
-              "Ont i vänster knä efter fall på isen", "Sveda vid miktion och täta urinträngningar",
-              "Nedstämdhet och sömnsvårigheter", "Återbesök efter gipsning av handled", "Hudutslag på armarna",
-              "Bröstsmärta vid ansträngning", "Yrsel och ostadighet"],
-    "telefon": ["Provsvar, lipidstatus", "Förnyelse av recept", "Frågor om biverkningar av ny medicin",
-                "Rådgivning vid feber hos barn", "Uppföljning av Waran-dosering"],
-    "slutenvard": ["Förmaksflimmer med snabb kammarfrekvens", "Samhällsförvärvad pneumoni",
-                   "Höftfraktur efter fall i hemmet", "Hjärtsvikt, ökad andfåddhet och bensvullnad",
-                   "Akut buksmärta, misstänkt gallsten"],
-    "dagsjukvard": ["Järninfusion", "Blodtransfusion", "Planerad elkonvertering"],
-    "hemsjukvard": ["Omläggning av bensår", "Läkemedelsgenomgång i hemmet", "Insulininjektion morgon",
-                    "Provtagning i hemmet, PK/INR"],
+    "besok": [("Hosta och feber sedan en vecka", None), ("Uppföljning av diabetes, HbA1c-kontroll", "diabetes"),
+              ("Blodtryckskontroll", "hypertension"), ("Ont i vänster knä efter fall på isen", None),
+              ("Sveda vid miktion och täta urinträngningar", None), ("Nedstämdhet och sömnsvårigheter", None),
+              ("Astmakontroll hos astmasjuksköterska", "asthma"), ("Hudutslag på armarna", None),
+              ("Bröstsmärta vid ansträngning", "elderly"), ("Yrsel och ostadighet", "elderly"),
+              ("Halsont och feber", "young"), ("Andfåddhet, KOL-kontroll", "copd")],
+    "telefon": [("Provsvar, lipidstatus", "diabetes"), ("Förnyelse av recept", None),
+                ("Frågor om biverkningar av ny medicin", None), ("Rådgivning vid feber hos barn", "parent"),
+                ("Uppföljning av Waran-dosering", "warfarin")],
+    "slutenvard": [("Förmaksflimmer med snabb kammarfrekvens", "af"), ("Samhällsförvärvad pneumoni", None),
+                   ("Höftfraktur efter fall i hemmet", "hip_fracture"),
+                   ("Hjärtsvikt, ökad andfåddhet och bensvullnad", "heart_failure"),
+                   ("Akut buksmärta, misstänkt gallsten", None), ("KOL med akut försämring", "copd")],
+    "dagsjukvard": [("Järninfusion", None), ("Blodtransfusion", "elderly"), ("Planerad elkonvertering", "af")],
+    "hemsjukvard": [("Omläggning av bensår", "leg_ulcer"), ("Läkemedelsgenomgång i hemmet", "elderly"),
+                    ("Insulininjektion morgon", "insulin"), ("Provtagning i hemmet, PK/INR", "warfarin"),
+                    ("Intravenös antibiotikabehandling i hemmet", None)],
 }
 
 
@@ -91,7 +97,7 @@ def records(contract, demo) -> list:
             unit = next((u for u in demo.units if "slutenvard" in _kinds(u[1])), unit)
             start = dt.datetime.combine(demo.today - dt.timedelta(days=2), start.timetz())
         kind = "slutenvard" if variant == 2 and "slutenvard" in _kinds(unit[1]) else demo.rng.choice(_kinds(unit[1]))
-        reason = demo.rng.choice(REASONS[kind])
+        reason = demo.rng.choice([text for text, tag in REASONS[kind] if fits(demo, tag)])
         # a visit ends when it starts (TKB); a stay or a day-care session has a length
         end = start + {"slutenvard": dt.timedelta(days=demo.rng.randint(1, 9), hours=demo.rng.randint(1, 5)),
                        "dagsjukvard": dt.timedelta(hours=4)}.get(kind, dt.timedelta(0))

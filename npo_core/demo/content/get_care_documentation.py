@@ -16,6 +16,7 @@ from ... import HSA_ID_OID, Record, format_timestamp
 from ...riv import compact
 from ...riv.codes import KV_NOTE_TYPE
 from .. import PROVIDERS, patient_name
+from .stories import story
 
 NOTE_CODES = {"utr": "Utredning", "atb": "Åtgärd/Behandling", "sam": "Sammanfattning", "sao": "Samordning",
               "ins": "Inskrivning", "slu": "Slutanteckning", "auf": "Anteckning utan fysiskt möte",
@@ -50,60 +51,102 @@ def _values(rng) -> dict:
             "mmse": rng.randint(19, 28), "hb": rng.randint(98, 141), "flimmer": rng.randint(118, 164)}
 
 
-# (note code, document type, title, template): plain text notes
-PLAIN = [
-    ("bes", "ova", "Besöksanteckning",
+# (note code, document type, title, template): plain text notes, by key; each story names its own
+PLAIN = {
+    "pneumonia": ("bes", "ova", "Besöksanteckning",
      "Kontaktorsak: Hosta och feber sedan fem dagar.\n"
-     "Anamnes: Tidigare frisk. Tilltagande hosta med missfärgade upphostningar, feber upp till {temp} grader. "
+     "Anamnes: Tilltagande hosta med missfärgade upphostningar, feber upp till {temp} grader. "
      "Ingen andnöd i vila.\n"
      "Status: Allmäntillstånd lätt påverkat. Cor: regelbunden rytm, inga blåsljud. Pulm: krepitationer basalt "
      "höger. Saturation {sat} % på rumsluft. CRP {crp} mg/L.\n"
      "Bedömning: Samhällsförvärvad pneumoni utan behov av sjukhusvård (CRB-65 0).\n"
      "Åtgärd: Fenoximetylpenicillin 1 g x 3 i 7 dagar. Återkontakt vid försämring eller om febern kvarstår "
      "efter tre dygn."),
-    ("bes", "ova", "Besöksanteckning",
+    "hypertension": ("bes", "ova", "Besöksanteckning",
      "Kontaktorsak: Årskontroll hypertoni.\n"
      "Aktuellt: Mår bra, inga biverkningar. Tar sina läkemedel regelbundet och promenerar dagligen.\n"
      "Status: Blodtryck {bt} mmHg sittande, puls {puls}/min regelbunden. Vikt {vikt} kg.\n"
      "Lab: Kreatinin {krea} µmol/L, kalium {k} mmol/L.\n"
      "Bedömning: Välbehandlad essentiell hypertoni.\n"
      "Planering: Oförändrad behandling. Nytt besök om ett år med provtagning en vecka innan."),
-    ("bes", "ova", "Besöksanteckning",
+    "knee_arthrosis": ("bes", "ova", "Besöksanteckning",
      "Kontaktorsak: Smärta i höger knä sedan ett halvår, värst i trappor.\n"
      "Status: Lätt svullnad, ingen rodnad eller värmeökning. Krepitationer vid flexion. Stabila ledband. "
      "Går utan hjälpmedel.\n"
      "Bedömning: Klinisk bild av primär gonartros.\n"
      "Åtgärd: Remiss till fysioterapeut för artrosskola. Paracetamol vid behov. Åter vid behov."),
-    ("bes", "ova", "Diabetesbesök",
+    "diabetes": ("bes", "ova", "Diabetesbesök",
      "Kontaktorsak: Diabeteskontroll hos diabetessjuksköterska.\n"
      "Aktuellt: Inga känningar av låga värden. Följer kostråden.\n"
      "Mätvärden: HbA1c {hba1c} mmol/mol, blodtryck {bt} mmHg, vikt {vikt} kg.\n"
      "Fotundersökning: Inga sår, monofilament känns bilateralt.\n"
      "Planering: Fortsatt metformin. Ögonbottenfotografering bokad. Nytt besök om sex månader."),
-    ("auf", "ovr", "Telefonanteckning",
+    "dizzy_phone": ("auf", "ovr", "Telefonanteckning",
      "Patienten ringer om yrsel på morgonen sedan blodtrycksmedicinen höjdes.\n"
      "Råd: Ta tabletten till kvällen i stället och resa sig långsamt. Ringa igen om besvären kvarstår efter "
      "en vecka. Blodtryckskontroll hos distriktssköterska bokad."),
-    ("auf", "ovr", "Telefonanteckning",
+    "fall_phone": ("auf", "ovr", "Telefonanteckning",
      "Dottern ringer: patienten har fallit i hemmet i natt. Ingen medvetandeförlust, kan stödja på benen.\n"
      "Bedömning: Ingen akut skada enligt beskrivningen.\n"
      "Åtgärd: Hembesök av distriktssköterska i morgon. Söka akut vid höftsmärta eller ny förvirring."),
-    ("sva", "dag", "Daganteckning",
+    "ward_day": ("sva", "dag", "Daganteckning",
      "Vårddag {dag}. Sovit gott. Smärtskattning NRS {nrs} i vila.\n"
      "Afebril. Mobiliseras med rollator till toaletten med stöd av en person.\n"
      "Äter halva portioner, näringsdryck två gånger dagligen. Hb {hb} g/L.\n"
      "Planering: Fortsatt mobilisering med fysioterapeut, blodstatus i morgon."),
-    ("slu", "ovs", "Slutanteckning fysioterapi",
+    "physio_end": ("slu", "ovs", "Slutanteckning fysioterapi",
      "Behandlingsperioden avslutas efter {dag} besök.\n"
      "Mål: Gå utan hjälpmedel inomhus och klara trappor. Målet är uppnått.\n"
      "Patienten har ett hemträningsprogram för balans och benstyrka och fortsätter två gånger i veckan. "
      "Ny remiss vid behov."),
-    ("atb", "ova", "Omläggning",
+    "leg_ulcer": ("atb", "ova", "Omläggning",
      "Omläggning av venöst bensår vänster underben. Sårytan cirka {dag} cm², rena sårkanter, lätt fibrinbelagd "
      "sårbädd, ingen rodnad runt såret.\n"
      "Rengjort med ljummet kranvatten, skumförband och kompressionslindning.\n"
      "Nästa omläggning om tre dagar i hemmet av distriktssköterska."),
-]
+    "asthma": ("bes", "ova", "Besöksanteckning",
+               "Kontaktorsak: Astmakontroll.\n"
+               "Aktuellt: Astma sedan barndomen. Pip i bröstet och nattlig hosta sedan en förkylning för tre veckor "
+               "sedan, tar salbutamol flera gånger dagligen.\n"
+               "Status: Opåverkad. Pulm: enstaka ronki bilateralt, inga rassel. Saturation {sat} % på rumsluft. "
+               "PEF 380 l/min, personligt bästa 450 l/min.\n"
+               "Bedömning: Astma, otillräckligt kontrollerad.\n"
+               "Åtgärd: Budesonid/formoterol 160/4,5 µg 2 inhalationer 2 gånger dagligen, inhalationstekniken "
+               "genomgången. Salbutamol vid behov. Återbesök hos astmasjuksköterska om sex veckor."),
+    "sore_throat": ("bes", "ova", "Besöksanteckning",
+                    "Kontaktorsak: Halsont och feber sedan två dagar.\n"
+                    "Status: Temp {temp} grader. Beläggningar på båda tonsillerna, ömmande käkvinkelkörtlar, ingen "
+                    "hosta. Centorkriterier 4 av 4, snabbtest för streptokocker grupp A positivt.\n"
+                    "Bedömning: Streptokockfaryngit.\n"
+                    "Åtgärd: Fenoximetylpenicillin 1 g x 3 i 10 dagar. Åter vid försämring eller om besvären "
+                    "kvarstår efter avslutad behandling."),
+    "knee_injury": ("bes", "ova", "Besöksanteckning",
+                    "Kontaktorsak: Vridvåld mot höger knä vid fotboll för en vecka sedan.\n"
+                    "Status: Lätt svullnad, ömhet över mediala ledspringan, positivt McMurrays test. Stabila korsband "
+                    "och kollateralligament. Går utan hjälpmedel.\n"
+                    "Bedömning: Misstänkt medial meniskskada höger knä.\n"
+                    "Åtgärd: Remiss till ortopedmottagningen för MR höger knä. Fysioterapeut för träningsprogram. "
+                    "Paracetamol vid behov."),
+    "cystitis_phone": ("auf", "ovr", "Telefonanteckning",
+                       "Patienten ringer om sveda vid miktion och täta urinträngningar sedan i går. Ingen feber, "
+                       "ingen flanksmärta, inte gravid.\n"
+                       "Bedömning: Okomplicerad nedre urinvägsinfektion.\n"
+                       "Åtgärd: Fosfomycin 3 g som engångsdos. Ringa igen om besvären kvarstår efter tre dygn eller "
+                       "vid feber."),
+    "thyroid": ("bes", "ova", "Besöksanteckning",
+                "Kontaktorsak: Uppföljning av hypotyreos.\n"
+                "Aktuellt: Mår bra, ingen trötthet. Tar levotyroxin 100 µg på morgonen.\n"
+                "Lab: TSH och fritt T4 inom referensintervallen.\n"
+                "Bedömning: Välbehandlad hypotyreos.\n"
+                "Planering: Oförändrad dos. Ny provtagning om ett år, tidigare vid graviditet."),
+    "back_pain": ("bes", "ova", "Besöksanteckning",
+                  "Kontaktorsak: Ländryggssmärta sedan två veckor efter ett tungt lyft på arbetet.\n"
+                  "Status: Nedsatt rörlighet i ländryggen, inga neurologiska bortfall, negativ Lasègue bilateralt. "
+                  "Inga röda flaggor.\n"
+                  "Bedömning: Lumbago.\n"
+                  "Åtgärd: Råd om fortsatt aktivitet, paracetamol vid behov. Remiss till fysioterapeut. Åter om "
+                  "besvären inte minskat inom sex veckor."),
+}
 
 
 def _epikris(v: dict) -> str:
@@ -112,13 +155,14 @@ def _epikris(v: dict) -> str:
         _section("Orsak till inläggning", "Hjärtklappning och andfåddhet sedan två dygn. EKG på akutmottagningen "
                  f"visade förmaksflimmer med kammarfrekvens {v['flimmer']} slag/min."),
         _section("Förlopp", "Frekvensreglerad med betablockad. Ekokardiografi visade normal vänsterkammarfunktion. "
-                 "CHA₂DS₂-VASc 3, antikoagulantia insatt efter samtal om nytta och risker. Spontan konvertering "
-                 f"till sinusrytm vårddag {v['dag']}."),
+                 "CHA₂DS₂-VASc 3. Sedan tidigare behandlad med warfarin, PK(INR) 2,4 vid ankomst. Spontan "
+                 f"konvertering till sinusrytm vårddag {v['dag']}."),
         _section("Läkemedel vid utskrivning", _items("Metoprolol depottablett 50 mg, 1 x 1 (ny)",
-                                                     "Apixaban 5 mg, 1 x 2 (ny)",
-                                                     "Enalapril 10 mg, 1 x 1 (oförändrad)")),
+                                                     "Warfarin 2,5 mg enligt doseringsschema från AK-mottagningen "
+                                                     "(oförändrad)",
+                                                     "Furosemid 40 mg, 1 x 1 (oförändrad)")),
         _section("Uppföljning", E.para(_bold("Återbesök på hjärtmottagningen om tre månader."),
-                                       " Informerad om blödningsrisk och att söka vård vid nya symtom.")))
+                                       " PK(INR) kontrolleras av AK-mottagningen inom en vecka.")))
 
 
 def _inskrivning(v: dict) -> str:
@@ -160,10 +204,36 @@ def _utredning(v: dict) -> str:
                                      "demenssjukdom. Stöd för styrning och ledning. Stockholm; 2017.")))
 
 
-# (note code, document type, title, builder): DocBook notes
-DOCBOOK_NOTES = [("sam", "epi", "Epikris", _epikris), ("ins", "int", "Inskrivningsanteckning", _inskrivning),
-                 ("sao", "ovr", "Samordnad individuell plan", _samordning), ("utr", "ova", "Minnesutredning",
-                                                                               _utredning)]
+def _astma(v: dict) -> str:
+    return _article(
+        "Astmautredning",
+        _section("Bakgrund", "Astma sedan barndomen, atopiskt eksem och jordnötsallergi. Flera försämringar det "
+                 "senaste året, oftast efter luftvägsinfektion."),
+        _section("Undersökning", E.para("Spirometri: FEV1 ", _bold("82 %"), " av förväntat värde, reversibilitet "
+                                        "14 % efter salbutamol. Saturation ", f"{v['sat']} %.")),
+        _section("Bedömning", E.para("Allergisk ", E.emphasis("astma"), ", delvis kontrollerad.")),
+        _section("Planering", _items("Underhållsbehandling med budesonid/formoterol", "Skriftlig behandlingsplan "
+                                     "vid försämring", "Ny spirometri om ett år", ordered=True)))
+
+
+def _artroskopi(v: dict) -> str:
+    return _article(
+        "Epikris dagkirurgi",
+        _section("Diagnos", "Medial meniskskada höger knä."),
+        _section("Åtgärd", E.para("Artroskopi höger knä med ", _bold("partiell resektion av mediala menisken"),
+                                  ". Korsband och ledbrosk utan anmärkning.")),
+        _section("Efter operationen", _items("Belastning efter förmåga, kryckor de första dagarna",
+                                             "Paracetamol vid smärta", "Träning enligt program från "
+                                             "fysioterapeut", "Suturtagning på vårdcentralen om 10–14 dagar")))
+
+
+# (note code, document type, title, builder): DocBook notes, by key
+DOCBOOK_NOTES = {"discharge_af": ("sam", "epi", "Epikris", _epikris),
+                 "admission_hip": ("ins", "int", "Inskrivningsanteckning", _inskrivning),
+                 "care_plan": ("sao", "ovr", "Samordnad individuell plan", _samordning),
+                 "memory": ("utr", "ova", "Minnesutredning", _utredning),
+                 "asthma_assessment": ("utr", "ova", "Astmautredning", _astma),
+                 "arthroscopy": ("sam", "epi", "Epikris dagkirurgi", _artroskopi)}
 
 
 def _note(contract, demo, key: str, kind: tuple, when, *, title: str | None = "", text: str | None = "",
@@ -182,8 +252,13 @@ def _note(contract, demo, key: str, kind: tuple, when, *, title: str | None = ""
     return record
 
 
-def _kinds(rng) -> tuple:
-    return rng.choice(DOCBOOK_NOTES) if rng.random() < 0.35 else rng.choice(PLAIN)
+def _kinds(demo) -> tuple:
+    """A note of the patient's story; structured (DocBook) ones as often as the story has kinds of them."""
+    notes = story(demo).notes
+    docbook = [DOCBOOK_NOTES[k] for k in notes if k in DOCBOOK_NOTES]
+    plain = [PLAIN[k] for k in notes if k in PLAIN]
+    structured = demo.rng.random() < (0.2 + 0.04 * len(docbook) if docbook else 0)
+    return demo.rng.choice(docbook) if structured else demo.rng.choice(plain)
 
 
 def records(contract, demo) -> list[Record]:
@@ -196,21 +271,21 @@ def _notes(contract, demo) -> list[Record]:
     if profile == "variants":
         return _variants(contract, demo)
     if profile == "blocked":
-        return [_note(contract, demo, f"voo-{i}", _kinds(rng), demo.when(365 * (i + 1) - 1, 365 * i),
+        return [_note(contract, demo, f"voo-{i}", _kinds(demo), demo.when(365 * (i + 1) - 1, 365 * i),
                       unit=demo.units[i % len(demo.units)]) for i in range(rng.randint(2, 5))]
     if profile == "heavy":
         count = 3000 if demo.logical_address == PROVIDERS[0][4][0] else rng.randint(200, 400)
-        notes = [_note(contract, demo, f"voo-{i}", _kinds(rng), demo.when(15 * 365)) for i in range(count)]
+        notes = [_note(contract, demo, f"voo-{i}", _kinds(demo), demo.when(15 * 365)) for i in range(count)]
         return notes + _special(contract, demo)
     count = {"rich": rng.randint(6, 10), "not_in_tgp": 2}.get(profile, 0)
-    return [_note(contract, demo, f"voo-{i}", _kinds(rng), demo.when()) for i in range(count)]
+    return [_note(contract, demo, f"voo-{i}", _kinds(demo), demo.when()) for i in range(count)]
 
 
 def _variants(contract, demo) -> list[Record]:
     """Egon: every variant of the contract, once."""
     rng = demo.rng
     when = [demo.when() for _ in range(8)]
-    nullified = _note(contract, demo, "voo-v1", PLAIN[4], when[1])
+    nullified = _note(contract, demo, "voo-v1", PLAIN["dizzy_phone"], when[1])
     nullified.detail["header"]["nullified_reason"] = "Anteckningen skrevs på fel patient."
     opinion = {"id": {"root": "2c8b1f3e-5d47-4a8e-9b0a-6f1d2e3c4b5a"},
                "time": format_timestamp(when[4] + dt.timedelta(days=12)),  # written after reading the note
@@ -219,17 +294,18 @@ def _variants(contract, demo) -> list[Record]:
                "person_id": {"id": demo.patient.id, "type": demo.patient.root},
                "person_name": patient_name(demo.patient.id) or "Patienten"}
     return [
-        _note(contract, demo, "voo-v0", PLAIN[1], when[0]),
+        _note(contract, demo, "voo-v0", PLAIN["hypertension"], when[0]),
         dataclasses.replace(nullified, nullified=True),
-        _note(contract, demo, "voo-v2", PLAIN[6], when[2], signed=False),  # preliminary, unsigned
-        _note(contract, demo, "voo-v3", ("auf", None, None, PLAIN[5][3]), when[3], title=None),  # no titles, no type
-        _note(contract, demo, "voo-v4", DOCBOOK_NOTES[0], when[4], dissenting=[opinion]),
+        _note(contract, demo, "voo-v2", PLAIN["ward_day"], when[2], signed=False),  # preliminary, unsigned
+        _note(contract, demo, "voo-v3", ("auf", None, None, PLAIN["fall_phone"][3]), when[3],
+              title=None),  # no titles, no type
+        _note(contract, demo, "voo-v4", DOCBOOK_NOTES["discharge_af"], when[4], dissenting=[opinion]),
         _note(contract, demo, "voo-v5", ("utr", "ovr", "Remissvar ögonkliniken (inskannat)", None), when[5],
               text=None, multimedia={"mediaType": "application/pdf",
                                      "reference": f"https://bilagor.demo.invalid/{demo.logical_address}/"
                                                   f"remissvar-{rng.randint(10000, 99999)}.pdf"}),
-        _note(contract, demo, "voo-v6", PLAIN[0], when[6], approved=False),  # not (yet) for the patient
-        _note(contract, demo, "voo-v7", PLAIN[2], when[7], without_owner=True),
+        _note(contract, demo, "voo-v6", PLAIN["diabetes"], when[6], approved=False),  # not (yet) for the patient
+        _note(contract, demo, "voo-v7", PLAIN["knee_arthrosis"], when[7], without_owner=True),
     ]
 
 

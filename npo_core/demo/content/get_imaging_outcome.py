@@ -10,6 +10,7 @@ from typing import NamedTuple
 from ...contract import format_timestamp
 from ...riv import compact
 from ...riv.codes import KV_BEFATTNING, KVA, SNOMED_CT_SE
+from .stories import story
 
 RADIOLOGY = {"code": "394914008", "codeSystem": SNOMED_CT_SE, "displayName": "Radiologi"}  # examinationSpeciality
 RADIOLOGIST = {"code": "201010", "codeSystem": KV_BEFATTNING, "displayName": "Läkare"}
@@ -32,7 +33,7 @@ class Examination(NamedTuple):
 EXAMINATIONS = [
     Examination(
         "DT hjärna utan kontrast", None, "CT", "DT-lab", (1.4, 2.3), (28, 64), 10,
-        ("Akut insjuknande med yrsel och huvudvärk. Blödning?", "Behandlas med apixaban för förmaksflimmer."),
+        ("Akut insjuknande med yrsel och huvudvärk. Blödning?", "Antikoagulantiabehandling för förmaksflimmer."),
         [("Inga tecken till blödning, infarkt eller expansivitet. Normalvida ventriklar och sulci för åldern. "
           "Inga skallfrakturer.", "Normal DT hjärna."),
          ("Lågattenuerande område i vänster frontallob, förenligt med äldre infarkt. Inga tecken till färsk "
@@ -68,7 +69,7 @@ EXAMINATIONS = [
           "Sekret i höger käkhåla, förenligt med sinuit.")]),
     Examination(
         "DT thorax med kontrast", None, "CT", "DT-lab", (4.0, 7.0), (250, 420), 15,
-        ("Viktnedgång och hemoptys. Tumör?", "Rökare, 40 paketår."),
+        ("Viktnedgång och blodtingerade upphostningar. Tumör?", "Före detta rökare."),
         [("Ingen lungembolism. Inga förstorade lymfkörtlar i mediastinum. Emfysematösa förändringar apikalt "
           "bilateralt. Ingen tumörmisstänkt förändring.", "Emfysem. Ingen malignitetsmisstanke.")]),
 ]
@@ -94,14 +95,15 @@ def records(contract, demo) -> list:
     rng = demo.rng
     count = {"rich": rng.randint(1, 3), "variants": 5, "blocked": rng.randint(2, 5),  # each drawn for every profile
              "heavy": rng.randint(60, 120), "not_in_tgp": 2}.get(demo.profile, 0)
+    pool = [e for e in EXAMINATIONS if e.name in story(demo).examinations]
     out = []
     for i in range(count):
         key = f"bdi-{i}"
         unit = demo.units[i % len(demo.units)] if demo.profile == "blocked" else None
         when = demo.when(365 * i + 364, 365 * i + 1) if demo.profile == "blocked" else demo.when(min_days_back=1)
-        chosen = [rng.choice(EXAMINATIONS)]
+        chosen = [rng.choice(pool)]
         if demo.profile == "heavy" and i == 1:  # one answer covering two examinations
-            chosen.append(next(e for e in EXAMINATIONS if e.modality != chosen[0].modality))
+            chosen.append(next(e for e in pool if e.modality != chosen[0].modality))
         examinations, doses, findings, start = [], [], [], when
         for n, exam in enumerate(chosen, 1):
             end = start + dt.timedelta(minutes=exam.minutes)

@@ -14,6 +14,7 @@ from ... import HSA_ID_OID, format_timestamp
 from ...riv import compact
 from ...riv.codes import NPU, SNOMED_CT_SE
 from .. import PROVIDERS
+from .stories import pick, story
 
 REPORT_STATUS = "2.16.840.1.113883.4.642.3.235"  # FHIR DiagnosticReportStatus, as the 4.x TKB prescribes
 STATUS_TEXT = {"final": "Slutsvar", "preliminary": "Preliminärsvar", "partial": "Delsvar"}
@@ -46,26 +47,31 @@ ANALYSES = {
     "hdl": ("NPU01567", "P-HDL-kolesterol", "mmol/L", "1.0", "2.7", "Plasma", (0.8, 2.6), 1),
     "tg": ("NPU04094", "P-Triglycerid", "mmol/L", "0.45", "2.60", "Plasma", (0.5, 4.2), 2),
     "ferritin": ("NPU19763", "P-Ferritin", "µg/L", "13", "150", "Plasma", (6, 320), 0),
-    "inr": ("NPU01685", "P-PK(INR)", None, "0.9", "1.2", "Plasma", (0.9, 3.9), 1),
+    "inr": ("NPU01685", "P-PK(INR)", None, "0.9", "1.2", "Plasma", (0.9, 1.4), 1),
 }
+# warfarin: the therapeutic interval the anticoagulation clinic doses by, and the values drawn around it
+WARFARIN_INR = ("2.0", "3.0", "Warfarinbehandlade", (1.7, 3.6))
 MALE_REFERENCE = {"NPU28309": ("134", "170"), "NPU18016": ("60", "105")}
 GROUPS = {"Blodstatus": ("hb", "lpk", "tpk"), "Elstatus": ("na", "k", "krea"), "Leverstatus": ("alat", "alp", "alb"),
           "Tyreoideaprover": ("tsh", "ft4"), "Lipidstatus": ("kol", "ldl", "hdl", "tg")}
-# (frågeställning, what was ordered: group names and single analyses)
-ORDERS = [
-    ("Trötthet och yrsel sedan en månad. Anemi?", ("Blodstatus", "ferritin", "Tyreoideaprover")),
-    ("Feber och hosta sedan fyra dagar.", ("Blodstatus", "crp")),
-    ("Årskontroll diabetes typ 2.", ("hba1c", "Elstatus", "Lipidstatus")),
-    ("Uppföljning hypotyreos, Levaxin 75 µg.", ("Tyreoideaprover",)),
-    ("Kontroll två veckor efter insatt ACE-hämmare.", ("Elstatus",)),
-    ("Förhöjt ALAT vid förra provtagningen.", ("Leverstatus", "crp")),
-    ("Preoperativ koagulationskontroll.", ("inr",)),
-    ("Smärtor under höger arcus efter måltid.", ("Leverstatus", "Blodstatus", "crp")),
-    ("Bensvullnad, hjärtsvikt?", ("Elstatus", "Blodstatus")),
-    ("Törst och viktnedgång.", ("glu", "hba1c", "Elstatus")),
-]
-REPORTS = [None, None, None, "Hemolys i provet. Kalium kan vara falskt förhöjt, ny provtagning rekommenderas.",
-           "Lipemiskt prov, analyserat efter ultracentrifugering.", "Svaret kontrollerat mot föregående prov."]
+# (frågeställning, what was ordered: group names and single analyses), by key; each story names its own
+ORDERS = {
+    "anaemia": ("Trötthet och yrsel sedan en månad. Anemi?", ("Blodstatus", "ferritin", "Tyreoideaprover")),
+    "fever": ("Feber och hosta sedan fyra dagar.", ("Blodstatus", "crp")),
+    "diabetes": ("Årskontroll diabetes typ 2.", ("hba1c", "Elstatus", "Lipidstatus")),
+    "thyroid": ("Uppföljning hypotyreos, levotyroxin 100 µg.", ("Tyreoideaprover",)),
+    "iron": ("Kontroll efter tre månaders järnbehandling.", ("Blodstatus", "ferritin")),
+    "ace": ("Kontroll två veckor efter insatt ACE-hämmare.", ("Elstatus",)),
+    "liver": ("Förhöjt ALAT vid förra provtagningen.", ("Leverstatus", "crp")),
+    "inr": ("Warfarinbehandling, mål-INR 2,0–3,0. Kontroll enligt AK-mottagningen.", ("inr",)),
+    "gallstones": ("Smärtor under höger arcus efter måltid.", ("Leverstatus", "Blodstatus", "crp")),
+    "heart_failure": ("Bensvullnad, hjärtsvikt?", ("Elstatus", "Blodstatus")),
+}
+# (comment, the analysis it speaks of or None): a comment names only an analysis its answer has
+REPORTS = [(None, None), (None, None), (None, None),
+           ("Hemolys i provet. Kalium kan vara falskt förhöjt, ny provtagning rekommenderas.", "k"),
+           ("Lipemiskt prov, triglycerider analyserade efter ultracentrifugering.", "tg"),
+           ("Svaret kontrollerat mot föregående prov.", None)]
 LABS = {"Region Stockholm": "Klinisk kemi, Karolinska Universitetslaboratoriet",
         "Västra Götalandsregionen": "Klinisk kemi, Sahlgrenska Universitetssjukhuset",
         "Region Skåne": "Klinisk kemi, Labmedicin Skåne",
@@ -99,15 +105,19 @@ def _title(analyses: list[dict]) -> str:
     return (", ".join(names[:3]) + more) or "Laboratoriesvar"
 
 
-def _demo_analysis(rng, key: str, record_key: str, n: int, male: bool, sampled: str, analysed: str) -> dict:
+def _demo_analysis(demo, key: str, record_key: str, n: int, male: bool, sampled: str, analysed: str) -> dict:
+    rng = demo.rng
     code, name, unit, low, high, specimen, (lo, hi), decimals = ANALYSES[key]
     low, high = MALE_REFERENCE.get(code, (low, high)) if male else (low, high)
+    population = ("Män" if male else "Kvinnor") if code in MALE_REFERENCE else None
+    if key == "inr" and "warfarin" in story(demo).tags:
+        low, high, population, (lo, hi) = WARFARIN_INR
     within = rng.random() < 0.8  # most results are normal; the rest anywhere in the plausible range
     value = round(rng.uniform(float(low or lo), float(high or hi)) if within else rng.uniform(lo, hi), decimals)
     abnormal = bool((low and value < float(low)) or (high and value > float(high)))
     return _analysis(id=f"{record_key}-{n}", code=code, code_system=NPU, name=name, sampled=sampled,
                      analysed=analysed, specimen=specimen, value=f"{value:.{decimals}f}", unit=unit, low=low,
-                     high=high, population=("Män" if male else "Kvinnor") if code in MALE_REFERENCE else None,
+                     high=high, population=population,
                      abnormal=abnormal,
                      comment="Omanalyserat med samma resultat." if abnormal and rng.random() < 0.1 else None)
 
@@ -121,6 +131,7 @@ def records(contract, demo) -> list:
     male = int(demo.patient.id[10]) % 2 == 1
     lab = {"id": demo.logical_address.split("-")[0] + "-LAB1",
            "name": LABS.get(demo.care_provider_name, f"Klinisk kemi, {demo.care_provider_name}")}
+    orders = pick(ORDERS, story(demo).orders)
     out = []
     for i in range(count):
         key = f"lab-{i}"
@@ -128,14 +139,16 @@ def records(contract, demo) -> list:
         when = demo.when(365 * i + 364, 365 * i + 1) if demo.profile == "blocked" else demo.when(min_days_back=1)
         sampled = format_timestamp(when)
         registered = format_timestamp(when + dt.timedelta(minutes=rng.randint(35, 240)))
-        reason, ordered = rng.choice(ORDERS)
+        reason, ordered = rng.choice(orders)
         analyses = []
         for item in ordered:
             for k in GROUPS.get(item, (item,)):
-                a = _demo_analysis(rng, k, key, len(analyses) + 1, male, sampled, registered)
+                a = _demo_analysis(demo, k, key, len(analyses) + 1, male, sampled, registered)
                 analyses.append({**a, "group": item if item in GROUPS else None})
         doctor_hsa, doctor, _ = demo.clinician()
-        answer = {"status": "final", "registered": registered, "report": rng.choice(REPORTS),
+        report, about = rng.choice(REPORTS)
+        report = report if about is None or any(a["code"] == ANALYSES[about][0] for a in analyses) else None
+        answer = {"status": "final", "registered": registered, "report": report,
                   "order": {"id": f"RID{rng.randint(1000000, 9999999)}", "reason": reason}, "lab": lab,
                   "analyses": analyses}
         signed, variant = True, i if demo.profile == "variants" else None
@@ -154,7 +167,7 @@ def records(contract, demo) -> list:
                                       value="Positiv", reference="Negativ", abnormal=True) | {"group": None})
         elif demo.profile == "heavy" and i < 3:  # Linda's special variants
             if i == 0:  # the full catalogue in one order
-                answer["analyses"] = [_demo_analysis(rng, k, key, n, male, sampled, registered) | {"group": None}
+                answer["analyses"] = [_demo_analysis(demo, k, key, n, male, sampled, registered) | {"group": None}
                                       for n, k in enumerate(ANALYSES, 1)]
             else:  # producer text that looks like markup is still text
                 answer["report"] = ("<b>Obs!</b> Prov taget ovanför infart & kan vara utspätt. "

@@ -16,7 +16,8 @@ MIDWIFE = {"displayName": "Barnmorska"}  # no KV Befattning code in the demo's t
 
 
 def records(contract, demo) -> list[Record]:
-    """Pregnancies only for women of childbearing age; Egon (a man) has one record made on him by mistake."""
+    """Pregnancies only for women of childbearing age. Egon (a man) has one registration made on him by mistake:
+    nullified at the source, its content removed and no owner named, so npo withholds it (missing_hsa_id)."""
     if demo.profile == "variants":
         return [_wrong_patient(contract, demo)] if demo.logical_address == PROVIDERS[0][4][0] else []
     unit = next((u for u in demo.units if "vårdcentral" in u[1].lower()), None)  # barnmorskemottagningen

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from ...contract import Record, format_date, format_timestamp
 from ...riv.codes import ATC, HSA_ID, ICD10SE, KV_BEFATTNING, KV_KON, LOCAL_ID, SNOMED_CT_SE
 from .. import PROVIDERS, provider_of
+from .stories import story
 
 
 class Drug(NamedTuple):
@@ -35,6 +36,16 @@ DRUGS = [
          ("I10.9", "Essentiell hypertoni"), ("freq", 1, 1)),
     Drug("R03AC02", "salbutamol", "Inhalationspulver", "0.2", "mg/dos", "Inhalation", "Mot andnöd",
          ("J45.9", "Astma, ospecificerad"), ("prn", "vid andnöd", 1, 2, 4)),
+    Drug("R03AK07", "budesonid och formoterol", "Inhalationspulver", "160", "mikrog/dos", "Inhalation",
+         "Förebyggande mot astma", ("J45.9", "Astma, ospecificerad"), ("freq", 2, 2)),
+    Drug("B03AA07", "järn(II)sulfat", "Depottablett", "100", "mg", "Oralt", "Mot järnbrist",
+         ("D50.9", "Järnbristanemi, ospecificerad"), ("freq", 1, 1)),
+    Drug("N02CC01", "sumatriptan", "Tablett", "50", "mg", "Oralt", "Mot migränanfall",
+         ("G43.9", "Migrän, ospecificerad"), ("prn", "vid migränanfall", 1, 1, 2)),
+    Drug("N06DA02", "donepezil", "Filmdragerad tablett", "5", "mg", "Oralt", "Mot minnessvikt",
+         ("F00.1", "Demens vid Alzheimers sjukdom med sen debut"), ("freq", 1, 1)),
+    Drug("C01AA05", "digoxin", "Tablett", "0.13", "mg", "Oralt", "Mot förmaksflimmer och hjärtsvikt",
+         ("I48.9", "Förmaksflimmer och förmaksfladder, ospecificerat"), ("freq", 1, 1)),
     Drug("B01AA03", "warfarin", "Tablett", "2.5", "mg", "Oralt", "Blodförtunnande",
          ("I48.9", "Förmaksflimmer och förmaksfladder, ospecificerat"), ("week",)),
     Drug("B01AF02", "apixaban", "Filmdragerad tablett", "5", "mg", "Oralt", "Blodförtunnande, förebygger stroke",
@@ -63,10 +74,13 @@ DRUGS = [
          None, ("prn", "vid sömnsvårigheter, till natten", 1, 1, 1)),
 ]
 BY_NAME = {d.substance: d for d in DRUGS}
+# salbutamol for COPD: the same drug, ordinated for another reason
+BY_NAME["salbutamol vid KOL"] = BY_NAME["salbutamol"]._replace(
+    reason=("J44.9", "Kroniskt obstruktiv lungsjukdom, ospecificerad"))
 PARACETAMOL = Drug("N02BE01", "paracetamol", "Tablett", "500", "mg", "Oralt", "Mot smärta och feber", None,
                    ("prn", "vid smärta eller feber", 1, 2, 4))
 HOME_CARE = ("insulin glargin", "warfarin", "morfin", "furosemid", "metformin")  # what municipal nurses give
-COURSE_DAYS = {"J01CE02": 10, "H02AB06": 24, "J01XX01": 1}  # treatments that end by themselves
+COURSE_DAYS = {"J01CE02": 10, "H02AB06": 24, "J01XX01": 1, "B03AA07": 90}  # treatments that end by themselves
 ANNAN_ORSAK = {"code": "46021000052104", "codeSystem": SNOMED_CT_SE, "displayName": "annan ordinationsorsak"}
 STOP_REASONS = ["Biverkningar", "Behandlingen avslutad enligt plan", "Ersatt av annat läkemedel", "Utebliven effekt"]
 NOTES = ["Patienten informerad om vanliga biverkningar.",
@@ -170,9 +184,13 @@ def _local(demo, kind: str, key: str) -> dict:
 def _prescription(demo, drug: Drug, key: str, when: dt.datetime, prescriber: dict) -> dict:
     """A prescription (förskrivning) to a pharmacy, as primary care writes them."""
     tablets = _dose_unit(drug) in ("tablett", "kapsel")
+    amount = (300.0 if drug.dosage[0] == "freq" else 100.0) if tablets else 3.0
+    if drug.atc in COURSE_DAYS:  # a course is prescribed what it needs, no more
+        amount = float(drug.dosage[1] * drug.dosage[2] * COURSE_DAYS[drug.atc]) if drug.dosage[0] == "freq" \
+            else 108.0 if drug.dosage[0] == "ramp" else 1.0  # prednisolone: (8 + 7 + ... + 1) x 3 days
     return {"dispensationAuthorizationId": _local(demo, "recept", key),
             "validUntil": format_date((when + dt.timedelta(days=365)).date()),
-            "totalAmount": (300.0 if drug.dosage[0] == "freq" else 100.0) if tablets else 3.0,
+            "totalAmount": amount,
             "packageUnit": "st" if tablets else "förp",
             "distributionMethod": demo.rng.choice(["Hämtas", "Hämtas", "Apodos", "Hemleverans"]),
             "dispensationAuthorizer": prescriber, "prescriptionSignatura": _dosage(drug)["dosageInstruction"]}
@@ -226,24 +244,32 @@ def records(contract, demo) -> list[Record]:
     target = {"rich": demo.rng.randint(5, 9), "blocked": 4, "heavy": 1000 if main else 300,
               "not_in_tgp": 2}.get(demo.profile, 0)
     municipal = provider_of(demo.logical_address)[2] == "kommun"
-    pool = [BY_NAME[name] for name in HOME_CARE] if municipal else DRUGS
+    own = [BY_NAME[name] for name in story(demo).drugs]
+    given = [d for d in own if d.substance in HOME_CARE]  # what home care gives; a young patient: none of them
+    pool = (given or own) if municipal else own
     out: list[Record] = []
     chain = 0
     while len(out) < target:
-        length = 1 if demo.profile == "blocked" else 40 if demo.profile == "heavy" and chain == 3 else \
-            demo.rng.choice([1, 1, 2, 3])  # Linda's chain 3: dose adjusted for years
-        length = min(length, target - len(out))
-        if demo.profile == "blocked":  # one a year, cycling through the units
+        if demo.profile == "blocked":  # one ordination a year, cycling through the units
             unit, first = demo.units[chain % len(demo.units)], demo.when(365 * (chain + 1), 365 * chain + 120)
-        else:  # steps are at most 80 days apart, so the whole chain lies in the past
+            drug, length = demo.rng.choice(pool), 1
+        else:
+            drug = demo.rng.choice(pool)
+            long_chain = demo.profile == "heavy" and chain == 3  # Linda's chain 3: warfarin dosed for years
+            drug = BY_NAME["warfarin"] if long_chain else drug
+            length = 1 if drug.atc in COURSE_DAYS else 40 if long_chain else \
+                demo.rng.choice([1, 1, 2, 3])  # a course is one ordination: it is not adjusted, it ends
+            length = min(length, target - len(out))
+            # steps are at most 80 days apart, so the whole chain lies in the past
             unit, first = demo.rng.choice(demo.units), demo.when(max(3 * 365, 80 * length + 30), 80 * length)
-        out += _chain(demo, contract_id, demo.rng.choice(pool), unit, first, length, chain, municipal)
+        out += _chain(demo, contract_id, drug, unit, first, length, chain, municipal)
         chain += 1
     return out
 
 
 def _chain(demo, contract_id, drug: Drug, unit, first, length: int, chain: int, municipal: bool) -> list[Record]:
-    """One ordination chain: every change a new ordination; the last is active, and may stop the treatment."""
+    """One ordination chain: every change a new ordination; the last is active, and may stop the treatment.
+    A course that has run its days is over: its ordination is no longer active."""
     outpatient = "vårdcentral" in unit[1].lower() and not municipal
     heavy = demo.profile == "heavy"
     stop = length > 1 and demo.rng.random() < 0.3
@@ -253,8 +279,9 @@ def _chain(demo, contract_id, drug: Drug, unit, first, length: int, chain: int, 
     for k, when in enumerate(times):
         last = k == length - 1
         starts = not (last and stop)
+        ended = drug.atc in COURSE_DAYS and when.date() + dt.timedelta(days=COURSE_DAYS[drug.atc]) < demo.today
         rx = {"prescriptionId": _local(demo, "ord", keys[k]), "typeOfPrescription": "I" if starts else "U",
-              "prescriptionStatus": "Active" if last else "Inactive"}
+              "prescriptionStatus": "Active" if last and not ended else "Inactive"}
         if heavy and chain % 100 == 2:  # producer text is data, never markup
             rx["prescriptionNote"] = 'Obs! <b>Interaktion</b> med "NSAID" & alkohol: <script>alert("x")</script>'
         elif heavy and chain % 100 == 4:
@@ -322,7 +349,7 @@ def _variants(demo, contract_id: str) -> list[Record]:
     out.append(_record(demo, contract_id, "lak-v1", when[1], rx, unit))
     # 2: extemporaneous preparation and dosage in free text; unsigned, not for the patient's eyes
     rx = {**base(2), "principalPrescriptionReason": [{"reason": ANNAN_ORSAK,
-                                                      "otherReason": "Klåda efter strålbehandling"}],
+                                                      "otherReason": "Torr och kliande hud på underbenen"}],
           "prescriber": _hp(demo, when[2], DOCTOR), "startOfTreatment": format_timestamp(when[2]),
           "selfMedication": False,
           "drug": {"unstructuredDrugInformation": {
@@ -356,9 +383,9 @@ def _variants(demo, contract_id: str) -> list[Record]:
     patient = {"dateOfBirth": demo.patient.id[:8], "gender": {"code": "1", "codeSystem": KV_KON, "displayName": "Man"}}
     out.append(_record(demo, contract_id, "lak-v5", when[5], rx, ward, patient=patient))
     # 6: the producer cannot say which care unit and care provider own it
-    omeprazol = BY_NAME["omeprazol"]
-    rx = {**base(6), "treatmentPurpose": omeprazol.purpose, "prescriber": _hp(demo, when[6], DOCTOR),
-          "startOfTreatment": format_timestamp(when[6]), "selfMedication": False, "drug": _drug(omeprazol)}
+    digoxin = BY_NAME["digoxin"]
+    rx = {**base(6), "treatmentPurpose": digoxin.purpose, "prescriber": _hp(demo, when[6], DOCTOR),
+          "startOfTreatment": format_timestamp(when[6]), "selfMedication": False, "drug": _drug(digoxin)}
     out.append(_record(demo, contract_id, "lak-v6", when[6], rx, unit, without_owner=True))
     # 7: only what the schema demands: no drug, no reason, no dosage
     rx = {**base(7), "prescriber": {"authorTime": format_timestamp(when[7])},

@@ -11,6 +11,7 @@ from ... import format_timestamp
 from ...riv import compact
 from ...riv.codes import ICD10SE, KV_BEFATTNING, KVA
 from .. import FIRST, LAST, PROVIDERS, ROLES
+from .stories import story
 
 
 class Consult(NamedTuple):
@@ -42,7 +43,8 @@ CONSULTS = [
             "Förmaksflimmer upptäckt vid hälsokontroll, CHA2DS2-VASc 3. Önskar ställningstagande till "
             "antikoagulation och eventuell elkonvertering.",
             "Besök på kardiologmottagningen. Permanent förmaksflimmer med kammarfrekvens 80–90/min. Ekokardiografi: "
-            "lätt dilaterat vänster förmak, EF 55 %. Apixaban 5 mg x 2 insatt, metoprolol 50 mg x 1 fortsätter. "
+            "lätt dilaterat vänster förmak, EF 55 %. Warfarin insatt med mål-INR 2,0–3,0, dosering via "
+            "AK-mottagningen; metoprolol 50 mg x 1 fortsätter. "
             "Ingen elkonvertering planeras. Fortsatt uppföljning i primärvården med kontroll av Hb och kreatinin "
             "om 3 månader.",
             (("I48.9", "Förmaksflimmer och förmaksfladder, ospecificerat"),), ((None, "Transtorakal ekokardiografi"),)),
@@ -50,9 +52,10 @@ CONSULTS = [
             "Remissvar – utredning av hjärtsvikt",
             "Tilltagande ansträngningsdyspné och bensvullnad, NT-proBNP 2 400 ng/L. Frågeställning hjärtsvikt?",
             "Ekokardiografi visar nedsatt systolisk vänsterkammarfunktion, EF 35 %, och måttlig "
-            "mitralisinsufficiens. Diagnos hjärtsvikt med nedsatt ejektionsfraktion. Insatt sakubitril/valsartan "
-            "och dapagliflozin, furosemid vid behov. Patienten följs på hjärtsviktsmottagningen; "
-            "sjuksköterskebesök om 2 veckor med kontroll av kalium och kreatinin.",
+            "mitralisinsufficiens. Diagnos hjärtsvikt med nedsatt ejektionsfraktion. Furosemid 40 mg dagligen "
+            "insatt, metoprolol fortsätter; ytterligare hjärtsviktsbehandling övervägs vid återbesök. Patienten "
+            "följs på hjärtsviktsmottagningen; sjuksköterskebesök om 2 veckor med kontroll av kalium och "
+            "kreatinin.",
             (("I50.9", "Hjärtsvikt, ospecificerad"), ("I34.0", "Icke reumatisk mitralisinsufficiens")),
             ((None, "Transtorakal ekokardiografi"),)),
     Consult(("ortopedi",), ("vårdcentral", "akut"), (16, 49), "Läkare", "SS",
@@ -102,8 +105,8 @@ CONSULTS = [
             "Remissvar fysioterapi – ländryggssmärta",
             "Ländryggssmärta sedan 8 veckor efter lyft, inga röda flaggor. Önskar bedömning och träning.",
             "Bedömning av fysioterapeut: mekanisk ländryggssmärta utan neurologiska bortfall. Individuellt "
-            "träningsprogram med fokus på bålstabilitet, 6 behandlingstillfällen. Vid avslut smärtfri i vardagen "
-            "och åter i arbete på heltid. Fortsätter träna på egen hand.",
+            "träningsprogram med fokus på bålstabilitet, 6 behandlingstillfällen. Vid avslut smärtfri i vardagen. "
+            "Fortsätter träna på egen hand.",
             (("M54.5", "Lumbago"),), ((None, "Fysioterapeutisk bedömning"), (None, "Individuellt anpassad träning"))),
     Consult(("akut",), ("vårdcentral",), (18, None), "Läkare", "SS",
             "Svar på akutremiss – misstänkt djup ventrombos",
@@ -122,20 +125,40 @@ CONSULTS = [
             "Palpationsömhet över bröstbenet. Bedömning: muskuloskeletal bröstsmärta. Hemgång. Åter till "
             "vårdcentralen för ställningstagande till arbetsprov vid kvarstående besvär.",
             (("R07.4", "Bröstsmärtor, ospecificerade"),), ((None, "EKG"), (None, "Troponin T, upprepad provtagning"))),
+    Consult(("akut",), ("vårdcentral",), (18, None), "Läkare", "SS",
+            "Svar på akutremiss – allergisk reaktion",
+            "Svullnad i läppar och svalg efter en kaka som innehöll jordnötter, har tagit sin adrenalinpenna. "
+            "Akutremiss för observation.",
+            "Vid ankomst lätt svullnad av läpparna, inga andningsbesvär, stabila vitalparametrar. Antihistamin och "
+            "betametason givet. Observerad 6 timmar utan nya symtom. Hemgång med ny adrenalinpenna och skriftliga "
+            "råd. Remiss till allergimottagningen för uppföljning.",
+            (("T78.1", "Andra ogynnsamma reaktioner på födoämnen som ej klassificeras annorstädes"),),
+            ((None, "Observation 6 timmar"),)),
     Consult(("hemsjukvården",), ("ortopedi", "medicinkliniken"), (65, None), "Arbetsterapeut", "SS",
             "Remissvar arbetsterapi – hjälpmedel i hemmet",
-            "Utskriven efter höftfraktur. Önskar bedömning av hjälpmedelsbehov och bostadsanpassning.",
+            "Försämrad gångförmåga och fall i hemmet. Önskar bedömning av hjälpmedelsbehov och bostadsanpassning.",
             "Hembesök utfört. Förskrivit rollator, toalettförhöjning och duschpall. Trösklar mellan kök och "
             "badrum tas bort efter beslut om bostadsanpassning. Patienten klarar förflyttningar självständigt "
             "med rollator. Avslutas hos arbetsterapeut, åter vid förändrat behov.",
             (), ((None, "Hembesök"), (None, "Förskrivning av hjälpmedel"))),
 ]
 
+# the stories' names for the consultations
+KEYS = {"palpitations": "Remissvar kardiologi – hjärtklappning", "af": "Remissvar kardiologi – nyupptäckt förmaksflimmer",
+        "heart_failure": "Remissvar – utredning av hjärtsvikt", "knee_injury": "Remissvar ortopedi – knäskada",
+        "arthrosis": "Remissvar ortopedi – gonartros", "wrist_fracture": "Remissvar ortopedi – handledsfraktur",
+        "memory": "Remissvar minnesmottagningen – utvidgad demensutredning",
+        "anaemia": "Remissvar medicin – järnbristanemi", "back_pain": "Remissvar fysioterapi – ländryggssmärta",
+        "dvt": "Svar på akutremiss – misstänkt djup ventrombos", "chest_pain": "Svar på akutremiss – bröstsmärta",
+        "allergic_reaction": "Svar på akutremiss – allergisk reaktion",
+        "home_aids": "Remissvar arbetsterapi – hjälpmedel i hemmet"}
+
 
 def records(contract, demo) -> list:
     age = demo.today.year - int(demo.patient.id[:4])
+    titles = {KEYS[k] for k in story(demo).consults}
     units = [(u, fits) for u in demo.units
-             if (fits := [c for c in CONSULTS if _words(u[1], c.at) and _fits_age(c, age)])]
+             if (fits := [c for c in CONSULTS if c.title in titles and _words(u[1], c.at) and _fits_age(c, age)])]
     rng = demo.rng
     plan = {"rich": [None] * rng.randint(1, 3), "blocked": [None] * rng.randint(2, 5),
             "variants": ["full", "minimal", "no_owner", "nullified", "preliminary"],

@@ -132,7 +132,8 @@ def _record(contract, demo, i: int, keys, doses, when: dt.datetime, unit, varian
         if "performer_org" in adm:  # the nurse who documents is the one who vaccinated
             adm["performer"] = {"hsa_id": hd["author_hsa_id"], "name": hd["author_name"]}
     if variant in ("nullified", "wrong_patient"):
-        reason = ("Registrerad på fel patient; vaccinationen gavs till ett barn och är flyttad till rätt journal."
+        reason = ("Registrerad på fel patient; vaccinationen gavs till en annan patient med samma namn och är "
+                  "flyttad till rätt journal."
                   if variant == "wrong_patient" else "Dubbelregistrering, vaccinationen finns redan registrerad.")
         record = dataclasses.replace(record, nullified=True,
                                      detail={**record.detail, "header": {**hd, "nullified_reason": reason}})
@@ -200,8 +201,9 @@ def _offers(unit, age: int) -> tuple[str, ...]:
     seasonal vaccinations, emergency and orthopaedic units tetanus boosters for wounds."""
     name = unit[1].lower()
     elderly = ("influensa", "covid", "pneumokock") if age >= 65 else ()
+    travel = ("tbe", "hepab") if age < 90 else ()  # not for the very old
     if "vårdcentral" in name:
-        return ("covid", "tbe", "hepab", "tetanus") + elderly
+        return ("covid",) + travel + ("tetanus",) + elderly
     if "akut" in name or "ortopedi" in name:
         return ("tetanus",)
     return elderly
@@ -232,8 +234,8 @@ def _plan(demo, age: int) -> list[tuple]:
         variant = None
         if demo.profile == "heavy" and i % 100 == 7:
             variant = "markup"
-        elif demo.profile == "heavy" and i % 100 == 42 and bvc:  # an infant's vaccination, booked on her
-            keys, variant, unit = ["hexa"], "wrong_patient", bvc
+        elif demo.profile == "heavy" and i % 100 == 42 and bvc:  # another patient's vaccination, booked on her
+            keys, variant, unit = ["influensa"], "wrong_patient", bvc
         elif demo.profile == "heavy" and i % 100 == 77 and "pneumokock" in offers:  # two vaccines, one visit
             keys = ["influensa", "pneumokock"]
         plan.append((keys, _autumn(demo, latest) if keys[0] in SEASONAL else when, unit, variant))
