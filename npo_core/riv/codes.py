@@ -23,12 +23,14 @@ KV_SEVERITY = "1.2.752.129.2.2.3.3"
 KV_CERTAINTY = "1.2.752.129.2.2.3.11"
 HSA_ID = "1.2.752.129.2.1.4.1"
 LOCAL_ID = "1.2.752.129.2.1.2.1"
+HL7_ACT_STATUS = "2.16.840.1.113883.5.14"
 
 NAMES = {
     ICD10SE: "ICD-10-SE", KSH97P: "KSH97-P", SNOMED_CT_SE: "SNOMED CT", ICF: "ICF", KVA: "KVÅ", ATC: "ATC",
     NPU: "NPU", NPL_ID: "NPL-id", KV_BEFATTNING: "KV Befattning", KV_KON: "KV Kön",
     KV_INFORMATION_TYPE: "KV Informationstyp", KV_NOTE_TYPE: "KV Anteckningstyp",
     KV_CONTACT_TYPE: "KV Kontakttyp", KV_SEVERITY: "KV Allvarlighetsgrad", KV_CERTAINTY: "KV Visshetsgrad",
+    HL7_ACT_STATUS: "HL7 ActStatus",
 }
 
 
