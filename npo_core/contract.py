@@ -273,5 +273,22 @@ class InformationView:
     columns: tuple[tuple[str, Any], ...]
     details: Any = None  # function of a Record returning [(label, text)]
     prominent: Any = None  # function of a Record: True for records the overview shows first (current alerts)
+    # The set's own help text (Swedish, a few sentences: what it holds, its usual sources, what may be
+    # missing), shown on its page and in /hjalp; without one the view gets `default_help`.
     help: str = ""
     order: int = 100
+    # Swedish names of the codes this set brings that the core does not know (`npo_core.labels`), by kind:
+    # {"type": {"caa-ga": "Åtgärder"}, "status": {...}, "system": {OID: name}}.
+    labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        if not self.help:  # a plugin that wrote no help still gets a text that names its set
+            object.__setattr__(self, "help", default_help(self.title, self.categorizations))
+
+
+def default_help(title: str, categorizations: tuple[str, ...]) -> str:
+    """The help of a view that brings none: built from what every view declares, with no code shown."""
+    kinds = "den typen" if len(categorizations) == 1 else f"någon av dess {len(categorizations)} typer"
+    return (f"Informationsmängden {title} visar det som vårdgivare i sammanhållen journalföring har registrerat, "
+            f"hämtat från de källsystem som har information av {kinds} om patienten. Information från källor "
+            "som inte svarar eller inte är anslutna saknas. Informationsmängden har ingen egen hjälptext.")

@@ -7,7 +7,7 @@ says who and where, the activity what and when.
 
 from __future__ import annotations
 
-from npo_core import InformationView, Record, hookimpl, riv
+from npo_core import InformationView, Record, hookimpl, riv, status_words
 from npo_core.riv import II, grouped, views
 
 CV = grouped.CV  # this domain's CVType has no originalText
@@ -54,9 +54,11 @@ def register_contracts(register):
 def register_views(register):
     register(InformationView(
         slug="atgarder", title="Åtgärder", categorizations=("caa-ga",), order=72,
+        labels={"type": {"caa-ga": "Åtgärder"}},
         columns=(("Datum", views.date), ("Åtgärd", views.title), ("Kod", views.code("code")),
-                 ("Status", views.words("status")), ("Lokalisation", views.words("target_site")), *views.OWNER),
+                 ("Status", lambda r: status_words(r.detail.get("status"))), ("Lokalisation", views.words("target_site")), *views.OWNER),
         details=_details,
         help="Aktiviteter och åtgärder som vårdgivare har dokumenterat, till exempel undersökningar, provtagningar "
-             "och behandlingar, med det kodverk (till exempel KVÅ eller SNOMED CT) som vårdgivaren angett.",
+             "och behandlingar, med det kodverk (till exempel KVÅ eller SNOMED CT) som vårdgivaren angett. Resultatet "
+             "av en undersökning står i svaret, till exempel bland laboratorie- eller röntgensvaren.",
     ))

@@ -157,6 +157,9 @@ def register_views(register):
                  ("Allvarlighetsgrad", lambda r: codes.term((r.detail.get("hypersensitivity") or {}).get("severity"))),
                  ("Status", _status), *views.OWNER),
         details=_details, prominent=prominent,
-        help="Överkänslighet, allvarlig sjukdom eller behandling, smitta och vårdbegränsningar som vårdgivare "
-             "registrerat som uppmärksamhetsinformation.",
+        help="Överkänslighet, allvarlig sjukdom eller behandling, smitta och vårdbegränsningar som vårdgivare har "
+             "registrerat som uppmärksamhetsinformation, oftast i regionernas journalsystem; den aktuella står "
+             "först på översikten. Uppmärksamhetsinformation kan vara undantagen från patientens spärr och visas då "
+             "ändå. Att inget visas betyder inte att patienten saknar överkänslighet: det som bara står i en "
+             "anteckning, eller finns hos en vårdgivare som inte är ansluten, saknas här.",
     ))

@@ -140,5 +140,6 @@ def register_views(register):
                  *views.OWNER),
         details=_details,
         help="Besök, telefonkontakter, vårdtillfällen och andra vårdkontakter hos vårdgivare i sammanhållen "
-             "journalföring, med den orsak patienten angav.",
+             "journalföring, med den orsak patienten angav, från vårdgivarnas patientadministrativa system. Bokade "
+             "kontakter som ännu inte har ägt rum finns med bara om källan skickar dem.",
     ))

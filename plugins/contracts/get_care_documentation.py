@@ -156,6 +156,8 @@ def register_views(register):
         columns=(("Datum", views.date), ("Anteckning", lambda r: f"{r.title} (makulerad)" if r.nullified else r.title),
                  ("Typ", lambda r: riv.codes.term(note_code(r))), ("Författare", _author), *views.OWNER),
         details=_details,
-        help="Journalanteckningar från vårdgivare i sammanhållen journalföring: besök, telefonkontakter, "
-             "epikriser och andra anteckningar.",
+        help="Journalanteckningar från vårdgivare i sammanhållen journalföring: besök, telefonkontakter, epikriser och "
+             "andra anteckningar, med författare och signering. En osignerad anteckning kan fortfarande ändras. "
+             "Makulerade anteckningar visas överstrukna där källan skickar dem; en källa som svarar med version 3 av "
+             "tjänstekontraktet skickar dem inte.",
     ))

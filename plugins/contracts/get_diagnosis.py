@@ -32,6 +32,7 @@ def register_views(register):
         columns=(("Datum", views.date), ("Diagnos", views.title), ("Kod", views.code("code")),
                  ("Typ", views.field("type")), *views.OWNER),
         details=lambda r: [("Kronisk", views.yes_no(r.detail.get("chronic"))), ("Ansvarig", views.author(r))],
-        help="Diagnoser som registrerats av vårdgivare i sammanhållen journalföring, med det kodverk "
-             "(till exempel ICD-10-SE eller KSH97-P) som vårdgivaren angett.",
+        help="Diagnoser som vårdgivare i sammanhållen journalföring har registrerat, oftast i regionernas "
+             "journalsystem och i primärvården, med det kodverk (till exempel ICD-10-SE eller KSH97-P) som vårdgivaren "
+             "angett. En diagnos som bara står i fritext i en anteckning saknas här.",
     ))

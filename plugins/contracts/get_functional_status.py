@@ -76,6 +76,7 @@ def register_views(register):
         columns=(("Datum", views.date), ("Kategori", lambda r: CATEGORY_NAMES.get(r.information_type, "–")),
                  ("Bedömning", views.title), *views.OWNER),
         details=_details,
-        help="Bedömningar av funktionsnedsättning och av personlig ADL (PADL), med det kodverk (oftast ICF) "
-             "som vårdgivaren angett.",
+        help="Bedömningar av funktionsnedsättning och av personlig ADL (PADL), med det kodverk (oftast ICF) som "
+             "vårdgivaren angett, till exempel från rehabilitering och kommunal hälso- och sjukvård. Bedömningar som "
+             "bara står i fritext i en anteckning saknas här.",
     ))

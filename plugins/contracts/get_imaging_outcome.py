@@ -148,5 +148,7 @@ def register_views(register):
         columns=(("Datum", views.date), ("Undersökning", views.title), ("Svar", _answer),
                  ("Bedömning", lambda r: _excerpt(r.detail.get("report"))), *views.OWNER),
         details=_details,
-        help="Röntgen-, DT-, MR- och ultraljudssvar med radiologens utlåtande.",
+        help="Röntgen-, DT-, MR- och ultraljudssvar från röntgenavdelningarnas system, med radiologens utlåtande. "
+             "Bilderna visas inte här. Ett preliminärt svar kan ersättas av ett definitivt svar eller ett "
+             "tilläggssvar.",
     ))

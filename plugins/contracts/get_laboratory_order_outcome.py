@@ -284,6 +284,7 @@ def register_views(register):
                  ("Analyser", lambda r: "; ".join(f"{i[0]} {_result(i)}" for i in _items(r)) or r.title),
                  ("Status", _status), ("Avvikande", _abnormal), *views.OWNER),
         details=_details,
-        help="Laboratoriesvar inom klinisk kemi, med den analyskod (oftast NPU) laboratoriet angett. ↑ och ↓ "
-             "markerar värden över eller under referensintervallet, * andra avvikande resultat.",
+        help="Laboratoriesvar inom klinisk kemi från laboratoriernas system, med den analyskod (oftast NPU) "
+             "laboratoriet angett. ↑ och ↓ markerar värden över eller under referensintervallet, * andra avvikande "
+             "resultat. Preliminärsvar kan ändras; svar inom mikrobiologi och patologi ingår inte här.",
     ))

@@ -194,5 +194,6 @@ def register_views(register):
         slug="modravard", title="Mödrahälsovård", categorizations=("utr-mtr",), order=90,
         columns=(("Datum", views.date), ("Anteckning", _note), ("Graviditetsvecka", _week), *views.OWNER),
         details=_details,
-        help="Mödrahälsovårdens journal: inskrivning, graviditetskontroller och efterkontroll.",
+        help="Mödrahälsovårdens journal: inskrivning, graviditetskontroller och efterkontroll, från "
+             "barnmorskemottagningarnas journalsystem. Förlossningsjournalen och barnhälsovården ingår inte.",
     ))

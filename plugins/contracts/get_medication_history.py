@@ -187,5 +187,7 @@ def register_views(register):
         details=_details,
         help="Läkemedelsordinationer, förskrivningar och administreringar hos vårdgivare i sammanhållen "
              "journalföring, med läkemedlets kod (till exempel ATC eller NPL-id) som vårdgivaren angett. Varje "
-             "ändring i en ordinationskedja är en egen rad; den aktiva är den senaste.",
+             "ändring i en ordinationskedja är en egen rad; den aktiva är den senaste. Läkemedel kan vara undantagna "
+             "från patientens spärr och visas då ändå. Uttag på apotek (Läkemedelsförteckningen) och egenvård "
+             "ingår inte.",
     ))

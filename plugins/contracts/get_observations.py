@@ -7,7 +7,7 @@ compared with blocks on its own: the group says who and where, the observation w
 
 from __future__ import annotations
 
-from npo_core import InformationView, Record, hookimpl, riv
+from npo_core import InformationView, Record, hookimpl, riv, status_words
 from npo_core.riv import II, PQ, grouped, views
 
 CV, PARTIAL, PARTIAL_PERIOD = grouped.CV, grouped.PARTIAL, grouped.PARTIAL_PERIOD
@@ -58,7 +58,7 @@ def coded(key: str):
 
 
 def _details(r: Record) -> list[tuple[str, str]]:
-    rows = [("Tid", grouped.when(r)), ("Värde", value_text(r)), ("Status", coded("status")(r)),
+    rows = [("Tid", grouped.when(r)), ("Värde", value_text(r)), ("Status", status_words(r.detail.get("status"))),
             ("Metod", coded("method")(r)), ("Lokalisation", coded("target_site")(r)),
             ("Beskrivning", views.field("description")(r)), ("Utförd av", grouped.performed_by(r)),
             ("Registrerad", views.date_text(r.detail.get("registration_time"))), ("Signerad", grouped.signed(r)),
@@ -84,9 +84,11 @@ def register_contracts(register):
 def register_views(register):
     register(InformationView(
         slug="observationer", title="Observationer", categorizations=("chb-o",), order=75,
+        labels={"type": {"chb-o": "Observationer"}},
         columns=(("Datum", views.date), ("Observation", views.title), ("Värde", value_text),
                  ("Kod", views.code("type")), *views.OWNER),
         details=_details,
-        help="Mätvärden och andra observationer som vårdgivare har registrerat, till exempel blodtryck, vikt och "
-             "puls, med det kodverk (till exempel SNOMED CT) som vårdgivaren angett.",
+        help="Mätvärden och andra observationer som vårdgivare har registrerat, till exempel blodtryck, vikt och puls, "
+             "med det kodverk (till exempel SNOMED CT) som vårdgivaren angett. Värden som patienten mätt själv "
+             "hemma finns med bara om en vårdgivare har registrerat dem.",
     ))

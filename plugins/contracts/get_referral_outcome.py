@@ -113,5 +113,6 @@ def register_views(register):
                  ("Typ", lambda r: TYPES.get(r.detail.get("type"), r.detail.get("type") or "–")),
                  ("Remittent", _referrer), ("Svarande enhet", views.unit), ("Vårdgivare", views.provider)),
         details=_details,
-        help="Svar på remisser och konsultationer från andra vårdenheter, med den remiss de besvarar.",
+        help="Svar på remisser och konsultationer från andra vårdenheter, med den remiss de besvarar. En remiss "
+             "som ännu inte är besvarad visas inte här.",
     ))

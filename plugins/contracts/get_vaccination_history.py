@@ -121,5 +121,6 @@ def register_views(register):
                  ("Vaccinerande enhet", _performers), ("Vårdgivare", views.provider)),
         details=_details,
         help="Givna vaccinationer med vaccin, dos, batchnummer och vaccinerande enhet, kodade som vårdgivaren "
-             "angett (vaccintyp oftast enligt ATC).",
+             "angett (vaccintyp oftast enligt ATC). Vaccinationer som getts utanför hälso- och sjukvården i "
+             "sammanhållen journalföring, till exempel i elevhälsan eller utomlands, kan saknas.",
     ))

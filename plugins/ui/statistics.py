@@ -49,7 +49,8 @@ def register_routes(core):
             raise BadRequest("Slutdatumet ligger före startdatumet.", code="bad_period")
         days = await core.off_loop(core.guards.usage, start, end)
         totals = await core.off_loop(core.guards.usage, start, end, per_day=False)
-        return core.render("statistics.html", request=request, envs=by_environment(days, totals), columns=COLUMNS,
+        return core.render("statistics.html", request=request, help_page="statistics.html",
+                           envs=by_environment(days, totals), columns=COLUMNS,
                            start=start, end=end)
 
     return [web.get("/statistik", statistics)]
