@@ -242,8 +242,10 @@ def openapi(core, eps: list[Endpoint]) -> dict:
                  "description": "Every clinician step under the rules of shared records (PDL/SVOD)."},
         "paths": paths,
         "components": {
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"},
-                                                                   "message": {"type": "string"}}}},
+            "schemas": {"Error": {"type": "object", "properties": {
+                "error": {"type": "string"}, "message": {"type": "string"},
+                "reference": {"type": "object", "description": "For support: when, and the request's id (no patient data)",
+                              "properties": {"time": {"type": "string"}, "request_id": {"type": "string"}}}}}},
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "npo_session"}}},
         "security": [{"session": []}],
     }

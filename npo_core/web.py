@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import logging
 import secrets
 import sys
+import uuid
 
 from aiohttp import web
 
 from . import soap
 from .api import routes as api_routes
 from .app import Core, await_me_maybe
-from .errors import Forbidden, NpoError, Unauthenticated
+from .contract import SWEDEN
+from .errors import Forbidden, NotFound, NpoError, Unauthenticated
 
 log = logging.getLogger("npo.web")
 
@@ -29,19 +32,71 @@ def wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/-/")
 
 
+class RequestTooLarge(NpoError):
+    status = 413
+    code = "request_too_large"
+
+
+REQUEST_ID = web.RequestKey("npo_request_id", str)  # in the answer's X-Request-Id, on error pages, in the log
+REQUEST_TIME = web.RequestKey("npo_request_time", dt.datetime)
+
+
+def reference(request: web.Request) -> dict:
+    """What a clinician quotes to support for an error: when (Swedish time) and the request's id, no patient."""
+    return {"time": request[REQUEST_TIME].isoformat(timespec="seconds"), "request_id": request[REQUEST_ID]}
+
+
+def _route(request: web.Request) -> str:
+    """The route as declared ('/patient/{pid}'): the log line names the page, never the patient in its path."""
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "(no route)"
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler):
+    """Every request gets an id: sent back as X-Request-Id, shown on error pages and logged with every error,
+    so support finds the server's log line from the reference a clinician quotes."""
+    request[REQUEST_ID], request[REQUEST_TIME] = str(uuid.uuid4()), dt.datetime.now(SWEDEN)
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        _log_error(request, e.status)
+        raise
+    _log_error(request, response.status)
+    return response
+
+
+def _log_error(request: web.Request, status: int) -> None:
+    if status >= 400:  # a warning: npo configures no logging, and Python shows warnings and above by default
+        log.warning("request %s: %s %s answered %s", request[REQUEST_ID], request.method, _route(request), status)
+
+
+# aiohttp's own refusals (plain English text) that reach a clinician: answered as npo's errors instead.
+HTTP_ERRORS = {
+    web.HTTPRequestEntityTooLarge: lambda: RequestTooLarge(
+        f"Det du skickade är för stort: högst {MAX_REQUEST_BYTES // 1024} kB tas emot."),
+    web.HTTPNotFound: lambda: NotFound("Sidan finns inte.", code="no_such_page"),
+}
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
     """Expected failures become a clear answer; unexpected ones are logged, never shown. A plugin may render
     the answer (`handle_exception`, the web view's error pages); else the core's own JSON or plain text."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as e:
+        make = HTTP_ERRORS.get(type(e))
+        if make is None or request.path.startswith("/static/"):  # a missing style sheet is no clinician's page
+            raise
+        error = make()
     except Exception as e:
         if not isinstance(e, NpoError):
-            log.exception("unhandled error on %s %s", request.method, request.path)
-        answer = await _plugin_answer(request, e)
-        return _core_answer(request, e) if answer is None else answer
+            log.exception("request %s: unhandled error on %s %s", request.get(REQUEST_ID), request.method,
+                          _route(request))
+        error = e
+    answer = await _plugin_answer(request, error)
+    return _core_answer(request, error) if answer is None else answer
 
 
 async def _plugin_answer(request: web.Request, exception: Exception) -> web.StreamResponse | None:
@@ -61,13 +116,15 @@ def _core_answer(request: web.Request, e: Exception) -> web.Response:
     if isinstance(e, Unauthenticated) and not wants_json(request):
         core = request.app[CORE_KEY]
         raise web.HTTPSeeOther(core.auth_methods[0].login_path if core.auth_methods else "/")
+    ref = reference(request)
     if not isinstance(e, NpoError):
         if wants_json(request):
-            return web.json_response({"error": "internal", "message": "Internt fel."}, status=500)
-        return web.Response(status=500, text="Internt fel: något gick fel i npo. Felet är loggat.")
+            return web.json_response({"error": "internal", "message": "Internt fel.", "reference": ref}, status=500)
+        return web.Response(status=500, text=f"Internt fel: något gick fel i npo. Felet är loggat. "
+                                             f"Referens: {ref['time']}, {ref['request_id']}")
     if wants_json(request):
-        return web.json_response({"error": e.code, "message": e.message}, status=e.status)
-    return web.Response(status=e.status, text=e.message)
+        return web.json_response({"error": e.code, "message": e.message, "reference": ref}, status=e.status)
+    return web.Response(status=e.status, text=f"{e.message} Referens: {ref['time']}, {ref['request_id']}")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -77,6 +134,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
+    if REQUEST_ID in request:
+        response.headers["X-Request-Id"] = request[REQUEST_ID]
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"  # patient data never lands in a cache
 
@@ -140,7 +199,7 @@ async def csrf(request: web.Request, handler):
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not getattr(
             request.match_info.handler, "csrf_exempt", False):
         core = request.app[CORE_KEY]
-        session = core.session_of(request)
+        session = core.session_of(request, touch=False)  # a refused request keeps no session alive
         token = request.headers.get("X-CSRF-Token")
         if token is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             token = (await request.post()).get("csrf_token")
@@ -156,7 +215,7 @@ def csrf_exempt(handler):
 
 
 def make_app(core: Core) -> web.Application:
-    app = web.Application(middlewares=[head_deadline, errors, csrf], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[request_ids, head_deadline, errors, csrf], client_max_size=MAX_REQUEST_BYTES)
     app.on_response_prepare.append(security_headers)
     app[CORE_KEY] = core
     app[HEAD_DEADLINES] = HeadDeadlines(HEAD_SECONDS)
