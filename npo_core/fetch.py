@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from array import array
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -71,12 +72,56 @@ class Limits:
     read_records: int
 
 
-class Monitor:
-    """Operational status (driftsstatus): recent outcomes per source system and contract."""
+class _Outcomes:
+    """One source system and contract at driftsstatus: totals since start, the latest latencies, and calls and
+    errors per minute in a ring of a day's minutes (fixed size, ~17 KB, however many calls there are)."""
 
-    def __init__(self, keep: int = 200):
-        self._events: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=keep))
-        self._last_problem: dict[tuple[str, str], dict] = {}
+    __slots__ = ("names", "calls", "errors", "last_success", "last_problem", "latencies", "stamps", "per_minute")
+
+    def __init__(self, keep: int, minutes: int):
+        self.names: tuple[str, str, str | None] = ("", "", None)  # source system, care provider, its HSA-id
+        self.calls = self.errors = 0
+        self.last_success: float | None = None
+        self.last_problem: dict | None = None
+        self.latencies: deque = deque(maxlen=keep)
+        self.stamps = array("i", [-1]) * minutes  # the minute (since the epoch) each slot counts
+        self.per_minute = (array("I", [0]) * minutes, array("I", [0]) * minutes)  # calls, errors
+
+    def count(self, minute: int, failed: bool) -> None:
+        slot = minute % len(self.stamps)
+        calls, errors = self.per_minute
+        if self.stamps[slot] != minute:  # a day old, or never used: start the minute afresh
+            self.stamps[slot], calls[slot], errors[slot] = minute, 0, 0
+        calls[slot] += 1
+        errors[slot] += failed
+
+    def window(self, minute: int, minutes: int) -> dict:
+        """Calls and errors in the `minutes` up to and including `minute`."""
+        first, calls, errors = minute - minutes, 0, 0
+        for stamp, n, failed in zip(self.stamps, *self.per_minute):
+            if first < stamp <= minute:
+                calls, errors = calls + n, errors + failed
+        return {"calls": calls, "errors": errors, "error_rate": _rate(errors, calls)}
+
+
+def _rate(errors: int, calls: int) -> float | None:
+    return round(errors / calls, 4) if calls else None
+
+
+def _iso(moment: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(moment, SWEDEN).isoformat(timespec="seconds") if moment is not None else None
+
+
+class Monitor:
+    """Operational status (driftsstatus) per source system and contract: outcomes since start, and error rates
+    over the last hour and day. The fan-out records every answer, so recording is a few O(1) steps; the
+    clock is a parameter so that tests can say when each outcome happened."""
+
+    DAY = 24 * 60  # minutes kept per source system and contract
+
+    def __init__(self, keep: int = 200, clock: Callable[[], float] = time.time):
+        self._keep, self._clock = keep, clock
+        self._pairs: dict[tuple[str, str], _Outcomes] = {}
         self._owner_mismatches: dict[tuple[str, str], int] = defaultdict(int)
 
     def owner_mismatch(self, logical_address: str, contract: str, count: int) -> None:
@@ -84,25 +129,42 @@ class Monitor:
         self._owner_mismatches[(logical_address, contract)] += count
 
     def record(self, status: SourceStatus) -> None:
-        self._events[(status.logical_address, status.contract)].append((time.time(), status.status, status.seconds))
-        if status.status not in COMPLETE:  # what support needs: the producer's own codes
-            self._last_problem[(status.logical_address, status.contract)] = {
-                "time": dt.datetime.now(SWEDEN).isoformat(timespec="seconds"), "status": status.status,
-                "message": status.message, "error_code": status.error_code, "log_id": status.log_id,
-                "unread": status.unread}
+        now = self._clock()
+        key = (status.logical_address, status.contract)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = _Outcomes(self._keep, self.DAY)
+        pair.names = (status.source_name, status.care_provider_name, status.care_provider_id)
+        pair.calls += 1
+        if status.seconds is not None:
+            pair.latencies.append(status.seconds)
+        failed = status.status not in COMPLETE
+        pair.count(int(now // 60), failed)
+        if not failed:
+            pair.last_success = now
+            return
+        pair.errors += 1
+        pair.last_problem = {  # what support needs: the producer's own codes
+            "time": now, "status": status.status, "message": status.message, "error_code": status.error_code,
+            "log_id": status.log_id, "unread": status.unread}
 
-    def summary(self) -> list[dict]:
+    def summary(self, now: float | None = None) -> list[dict]:
+        """Per source system and contract, named as the registry names them (else by id); times in ISO 8601."""
+        minute = int((self._clock() if now is None else now) // 60)
         out = []
-        for (address, contract), events in sorted(self._events.items()):
-            ok = [e for e in events if e[1] in COMPLETE]
-            latencies = sorted(e[2] for e in events if e[2] is not None)
+        for (address, contract), pair in sorted(self._pairs.items()):
+            source_name, provider_name, provider_id = pair.names
+            latencies = sorted(pair.latencies)
+            problem = pair.last_problem
             out.append({
-                "logical_address": address, "contract": contract, "calls": len(events),
-                "error_rate": round(1 - len(ok) / len(events), 3) if events else 0.0,
-                "last_success": dt.datetime.fromtimestamp(max(e[0] for e in ok), SWEDEN).isoformat(timespec="seconds")
-                if ok else None,
+                "logical_address": address, "source_name": source_name or address,
+                "care_provider_id": provider_id, "care_provider_name": provider_name or provider_id or "",
+                "contract": contract, "calls": pair.calls, "errors": pair.errors,
+                "error_rate": _rate(pair.errors, pair.calls) or 0.0,
+                "last_hour": pair.window(minute, 60), "last_day": pair.window(minute, self.DAY),
+                "last_success": _iso(pair.last_success),
                 "median_seconds": latencies[len(latencies) // 2] if latencies else None,
-                "last_problem": self._last_problem.get((address, contract)),
+                "last_problem": {**problem, "time": _iso(problem["time"])} if problem else None,
                 "owner_mismatches": self._owner_mismatches.get((address, contract), 0),
             })
         return out

@@ -112,6 +112,8 @@ async def test_the_mode_decides_an_opening_in_the_web_app(demo, registry, tmp_pa
     assert (await anna.post("/api/patient", {"patient_id": MOHAMED}, expect=403))["error"] == "tgp_refused"
     registry.set_environment("demo", tgp="all")  # applies without a restart; the demo plugin is not asked
     await anna.post("/api/patient", {"patient_id": MOHAMED})
+    status = await (await demo.get("/status")).text()
+    assert 'class="tgp alert" data-tgp="all"' in status and "Alla patienter är tillgängliga" in status
     patients = tmp_path / "tgp.csv"
     patients.write_text(f"{GUBBANGEN},{EGON}\n")
     registry.set_environment("demo", tgp=f"list:{patients}")
