@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,18 @@ CARE_PURPOSE = "Vård och behandling"
 ADMIN_PURPOSE = "Administration"  # an assignment for administration: usage statistics, no patients
 SCOPES = ("VE", "VG", "SJF")  # own care unit, own care provider, shared records
 MAX_OPEN_PATIENTS = 20  # tabs a clinician may keep open at once; bounded so a session stays small
+IDLE_SECONDS = 30 * 60
+IDLE_ENV = "NPO_SESSION_IDLE_SECONDS"  # the idle limit's one setting: shorter to see the warning in tests
+
+
+def idle_limit() -> float:
+    """Seconds without a request before a session ends: NPO_SESSION_IDLE_SECONDS, else 30 minutes."""
+    text = os.environ.get(IDLE_ENV, "").strip()
+    if not text:
+        return IDLE_SECONDS
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 24 * 3600:
+        raise ValueError(f"{IDLE_ENV} is {text!r}: give whole seconds, 1 to 86400.")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,18 @@ class Session:
     patients: dict[str, PatientContext] = field(default_factory=dict)
     # Told (session id, patient id) when a patient is closed, so what was kept for it goes with it.
     on_close: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
+    # Per patient, the confirmation of what the clinician just did (consent, reveal, open), shown once on the
+    # page the browser is sent back to: keyed by patient, so it never shows on another patient's page.
+    notices: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def notify(self, patient_id: str, text: str) -> None:
+        self.notices[patient_id] = text
+
+    def take_notice(self, patient_id: str) -> str | None:
+        return self.notices.pop(patient_id, None)
 
     def _closed(self, patient_id: str) -> None:
+        self.notices.pop(patient_id, None)
         if self.on_close is not None:
             self.on_close(self.id, patient_id)
 
@@ -111,9 +134,10 @@ class SessionStore:
     `on_close(session id, patient id or None)` is told of every patient closed and every session ended.
     """
 
-    def __init__(self, *, idle: float = 30 * 60, absolute: float = 10 * 3600, clock=time.monotonic,
+    def __init__(self, *, idle: float | None = None, absolute: float = 10 * 3600, clock=time.monotonic,
                  on_close: Callable[[str, str | None], None] | None = None):
-        self.idle, self.absolute, self.clock, self.on_close = idle, absolute, clock, on_close
+        self.idle = idle_limit() if idle is None else idle
+        self.absolute, self.clock, self.on_close = absolute, clock, on_close
         self._sessions: dict[str, Session] = {}
 
     def create(self, clinician: Clinician, assignments, auth_method: str) -> Session:
@@ -128,7 +152,8 @@ class SessionStore:
         self._expire(now)
         return session
 
-    def get(self, session_id: str | None) -> Session:
+    def get(self, session_id: str | None, *, touch: bool = True) -> Session:
+        """The live session; a request counts as activity (`touch`) unless it only asks how long is left."""
         now = self.clock()
         session = self._sessions.get(session_id or "")
         if session is None:
@@ -136,8 +161,17 @@ class SessionStore:
         if now - session.last_seen > self.idle or now - session.created > self.absolute:
             self.end(session.id)
             raise Unauthenticated("Sessionen har gått ut. Logga in igen.", code="session_expired")
-        session.last_seen = now
+        if touch:
+            session.last_seen = now
         return session
+
+    def remaining(self, session: Session) -> dict:
+        """How long the session has left, for the page's warning: `seconds_left` unless a request comes first,
+        and whether a request can extend it (not when the absolute limit comes first)."""
+        now = self.clock()
+        idle_end, absolute_end = session.last_seen + self.idle, session.created + self.absolute
+        return {"seconds_left": max(0, int(min(idle_end, absolute_end) - now)), "idle_seconds": int(self.idle),
+                "can_extend": idle_end < absolute_end}
 
     def end(self, session_id: str | None) -> None:
         if self._sessions.pop(session_id or "", None) is not None and self.on_close is not None:
