@@ -18,6 +18,7 @@ from .sessions import SCOPES, Assignment, Clinician
 hookimpl = HookimplMarker("npo")
 
 from . import riv  # noqa: E402  (riv builds on the names above)
+from .labels import status_words  # noqa: E402  (a coded status in Swedish words, for a view's columns)
 
 # Names from modules that pull in aiohttp, the database or the demo: imported when first asked for, so that
 # importing npo_core (which everything does) stays cheap.
@@ -25,6 +26,7 @@ _LAZY = {
     "ReadResult": ("access", "ReadResult"), "PatientNotOpen": ("access", "PatientNotOpen"),
     "session_json": ("api", "session_json"), "body_json": ("api", "body_json"),
     "csrf_exempt": ("web", "csrf_exempt"), "wants_json": ("web", "wants_json"),
+    "error_reference": ("web", "reference"),
     "SchemaSet": ("schemas", "SchemaSet"),
     "DEMO_CLINICIANS": ("demo", "CLINICIANS"), "demo_patient_name": ("demo", "patient_name"),
     "demo_profile": ("demo", "profile"),
@@ -43,6 +45,6 @@ __all__ = [
     "hookimpl", "Contract", "Record", "Query", "Answer", "InformationView", "AuthMethod",
     "NpoError", "StartupError", "ContractError", "BadRequest", "Forbidden", "NotFound",
     "Children", "SWEDEN", "parse_timestamp", "shown_timestamp", "format_timestamp", "format_date",
-    "PatientId", "parse_patient_id", "HSA_ID_OID", "riv",
+    "PatientId", "parse_patient_id", "HSA_ID_OID", "riv", "status_words",
     "Unauthenticated", "REASON_TEXT", "SCOPES", "Assignment", "Clinician", *_LAZY,
 ]

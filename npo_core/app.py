@@ -22,6 +22,7 @@ from .contract import Contract
 from .errors import NpoError, StartupError
 from .fetch import Monitor
 from .kept import KeptAnswers
+from .labels import Labels
 from .plugins import collect, make_plugin_manager
 from .registry import Registry
 from .schemas import SchemaSet, default_bundle
@@ -88,7 +89,7 @@ class Core:
     """Everything a request needs, built once per process and handed to plugins explicitly."""
 
     def __init__(self, registry: Registry, env_name: str, pm=None, *, schema_bundle: Path | None = None,
-                 emergency_hours: int = 4, session_idle: float = 30 * 60, session_absolute: float = 10 * 3600):
+                 emergency_hours: int = 4, session_idle: float | None = None, session_absolute: float = 10 * 3600):
         self.registry = registry
         self.env_name = env_name
         registry.environment(env_name)  # fails clearly for an unknown environment
@@ -183,6 +184,11 @@ class Core:
         answers = [a for a in answers if a is not None]
         return bool(answers) and all(answers)
 
+    def tgp_status(self) -> tuple[str, bool]:
+        """How TGP is answered here, in Swedish for driftsstatus, and whether that deserves a warning."""
+        mode = self.env.tgp
+        return tgp.describe(mode), mode in (None, tgp.ALL)
+
     def startup_problem(self) -> str | None:
         """What keeps this environment from starting (one line), or None."""
         return tgp.startup_problem(self.env, bool(self.pm.hook.patient_available.get_hookimpls()))
@@ -209,8 +215,9 @@ class Core:
         return self.registry.care_provider_names(), self.registry.care_unit_names()
 
     # -- sessions --------------------------------------------------------------------
-    def session_of(self, request: web.Request):
-        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+    def session_of(self, request: web.Request, *, touch: bool = True):
+        """The request's session; the request is activity that keeps it alive unless `touch` is False."""
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE), touch=touch)
 
     def login(self, request: web.Request, response: web.StreamResponse, clinician, assignments, method: str):
         """End this browser's old session, start a new one (fresh id) and set its cookie on `response`."""
@@ -258,6 +265,13 @@ class Core:
             folder = Path(getattr(plugin, "__file__", "") or ".").parent / "templates"
             if getattr(plugin, "__file__", None) and folder.is_dir() and folder not in dirs:
                 dirs.append(folder)
-        return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True,
-                                  undefined=jinja2.StrictUndefined)
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True,
+                                 undefined=jinja2.StrictUndefined)
+        env.globals["label"] = self.labels.label  # every code a page shows goes through the one table
+        return env
+
+    @functools.cached_property
+    def labels(self) -> Labels:
+        """The Swedish names of codes: the core's, extended by each view's declarations."""
+        return Labels(self.reg.views.values())
 

@@ -1451,14 +1451,10 @@ def log_report(ctx: Context, patient_raw, user, unit, start, end, as_json, as_cs
         if value:
             where.append(f"{column} = ?")
             args.append(value)
-    start, end = _period(start, end)
-    if start:
-        where.append("time >= ?")
-        args.append(start.isoformat())
-    if end:
-        where.append("time < ?")
-        args.append((end + dt.timedelta(days=1)).isoformat())
-    rows = _guards(ctx).log_rows(" and ".join(where), args)
+    from .guards import time_bounds
+
+    bounds, bound_args = time_bounds(*_period(start, end))
+    rows = _guards(ctx).log_rows(" and ".join(where + bounds), args + bound_args)
     rows.sort(key=lambda r: (r["activity"] != "Nödöppning", r["time"], r["seq"]))
     _print_rows(rows, REPORT_COLUMNS, as_json, as_csv)
 

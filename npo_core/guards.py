@@ -379,13 +379,8 @@ class GuardStore:
         counts only, never a patient: reads (one per page or API read, however many sources it logged),
         patients searched, distinct clinicians and reading care units, consents registered and emergency
         accesses (nödöppning)."""
-        where, args = ["environment is not null"], []
-        if start:
-            where.append("time >= ?")
-            args.append(start.isoformat())
-        if end:
-            where.append("time < ?")
-            args.append((end + dt.timedelta(days=1)).isoformat())
+        where, args = time_bounds(start, end)
+        where.append("environment is not null")
         sql = ("select environment, " + ("substr(time, 1, 10)" if per_day else "null") + " as day,"
                " count(distinct case when action = 'read' then request_id end) as reads,"
                " sum(action = 'search') as searches,"
@@ -586,6 +581,18 @@ def _settle(done: asyncio.Future, outcome) -> None:
         done.set_exception(outcome)
     else:
         done.set_result(outcome)
+
+
+def time_bounds(start: dt.date | None, end: dt.date | None) -> tuple[list[str], list[str]]:
+    """Conditions on access-log time for the days start..end (both included, either open): (sql, args)."""
+    where, args = [], []
+    if start:
+        where.append("time >= ?")
+        args.append(start.isoformat())
+    if end:
+        where.append("time < ?")
+        args.append((end + dt.timedelta(days=1)).isoformat())
+    return where, args
 
 
 def chain_hash(prev: str, values: dict, key: bytes | None = None) -> str:

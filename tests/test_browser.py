@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from . import axe
 from .conftest import REPO
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -90,7 +91,8 @@ def browser():
 
 @contextlib.contextmanager
 def browser_page(browser, base_url, name):
-    """One tab in a fresh context; fails on any script error or dialog; a screenshot at the end."""
+    """One tab in a fresh context; fails on any script error or dialog or on what axe-core finds in the final
+    page state; a screenshot at the end."""
     context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900}, locale="sv-SE")
     page = context.new_page()
     errors = []
@@ -98,6 +100,7 @@ def browser_page(browser, base_url, name):
     page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
     try:
         yield page
+        axe.check(page, name)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -137,6 +140,7 @@ def consent(page):
     page.get_by_text("Visa information från andra vårdgivare").click()
     page.get_by_label("Jag har en aktuell patientrelation").check()
     page.get_by_role("button", name="Registrera samtycke").click()
+    page.wait_for_load_state("load")  # back on the streamed overview: its banners come last
 
 
 def attest_relation(page):
@@ -192,6 +196,7 @@ def test_emergency_access_needs_a_reason_and_is_announced(page):
     assert page.url.endswith("/patient/199701062383") and not page.get_by_text("stöd av nödöppning").is_visible()
     page.get_by_label("Skäl (obligatoriskt)").fill("Medvetslös patient på akuten")
     page.get_by_role("button", name="Nödöppna").click()
+    page.wait_for_load_state("load")
     assert page.get_by_text("Du läser information med stöd av nödöppning").is_visible()
     assert page.get_by_text(re.compile(r"Nödöppning, gäller t\.o\.m\. \d{4}-\d{2}-\d{2}")).is_visible()
     assert page.get_by_role("button", name="Avsluta samtycket").count() == 0
@@ -207,6 +212,7 @@ def test_reveal_and_open_blocked_information(page):
     assert page.locator("table.records td", has_text="Västra Götalandsregionen").count() == 0
     page.get_by_label("Patienten samtycker").check()
     page.get_by_role("button", name="Visa var").click()
+    page.wait_for_load_state("load")
     row = page.locator("details.dialog tr", has_text="Västra Götalandsregionen").first
     assert row.is_visible(), "step 1 shows where"
     row.get_by_label("Samtycke").check()

@@ -17,12 +17,16 @@ import functools
 import re
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from aiohttp import web
 
 from npo_core import (REASON_TEXT, SWEDEN, BadRequest, NotFound, NpoError, PatientNotOpen, ReadResult, Unauthenticated,
-                      hookimpl, parse_patient_id, wants_json)
+                      error_reference, hookimpl, parse_patient_id, wants_json)
+
+from .alerts import current as current_alerts
+from .alerts import grouped as group_alerts
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -35,12 +39,39 @@ MISSING_TEXT = {"warning": "svarade, men delar av svaret kunde inte läsas", "cu
                 "error": "svarade med fel", "timeout": "svarade inte i tid", "invalid": "gav ett ogiltigt svar"}
 BASIS_TEXT = {"PatientsConsent": "med patientens samtycke", "Emergency": "i en nödsituation"}
 ERROR_TITLES = {400: "Felaktig uppgift", 403: "Åtkomst nekas", 404: "Hittades inte", 409: "Det gick inte",
-                503: "Tjänsten är inte tillgänglig just nu"}
+                413: "För mycket för att tas emot", 500: "Internt fel", 503: "Tjänsten är inte tillgänglig just nu"}
+CODE_TITLES = {"tgp_refused": "Patienten är inte tillgänglig", "invalid_patient_id": "Ogiltigt nummer",
+               "csrf": "Formuläret har gått ut", "reason_required": "Skäl saknas"}
+TRY_LATER = "Försök igen om en stund. Kvarstår felet, kontakta supporten och ange referensen nedan."
+# What to do next: the "Gör så här" line of an error, by its code, else by its status.
+ADVICE = {
+    "invalid_patient_id": "Kontrollera numret och skriv det med 12 siffror, ÅÅÅÅMMDD-NNNN, eller med 10 siffror "
+                          "och plustecken (ÅÅMMDD+NNNN) för den som fyllt 100 år.",
+    "tgp_refused": "Kontrollera numret och att du har valt rätt medarbetaruppdrag. Ska patienten vara tillgänglig "
+                   "för din vårdenhet, kontakta din lokala support och ange referensen nedan.",
+    "reason_required": "Skriv skälet till nödöppningen i fältet Skäl och försök igen.",
+    "basis_required": "Välj om du har patientens samtycke eller om det är en nödsituation, och försök igen.",
+    "consent_required": "Registrera patientens samtycke först, eller välj nödöppning om det är en nödsituation.",
+    "reveal_first": "Visa först var spärrad information finns, och öppna sedan spärren.",
+    "no_block": "Gå tillbaka och välj Hämta igen: spärren kan ha ändrats under tiden.",
+    "not_your_consent": "Ett samtycke som registrerats hos en annan vårdgivare avslutas där.",
+    "csrf": "Gå tillbaka, ladda om sidan och gör om det du försökte.",
+    "no_assignment": "Välj medarbetaruppdrag på startsidan.",
+    "assignment_changed": "Sök patienten igen.",
+    "request_too_large": "Gå tillbaka med webbläsarens bakåtknapp (det du skrev finns oftast kvar), korta texten "
+                         "och skicka igen.",
+    400: "Rätta uppgiften och försök igen.",
+    403: "Behöver du åtkomsten, kontakta din lokala support och ange referensen nedan.",
+    404: "Kontrollera adressen, eller gå tillbaka till sidan du kom från.",
+    409: "Försök igen.",
+}
 PERSONAL_NUMBER = re.compile(r"\b(19|20)?\d{6}[-+ ]?\d{4}\b")
 ASCII_NUMBER = re.compile(r"[0-9]{1,4}")  # str.isdigit() and int() also take '²', '٣' and other digits
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 NO_DATE, ALL_YEARS = "utan", "alla"  # the timeline's "year" of events without a date, and of every year
+PLANNED = "planerade"  # the timeline's "year" of planned events: booked, not yet happened
 STREAM = "<!--npo:the overview's parts-->"  # where the frame of the streamed overview opens for its parts
+NOTICE_KEY = web.RequestKey("npo_ui_notice", object)  # this request's confirmation, once taken
 SAFE_PATH = re.compile(r"/patient/([0-9]{12})(?:/[!-~]*)?")  # printable ASCII: a raw, percent-encoded path
 
 
@@ -69,6 +100,13 @@ def _when(iso: str | None, with_time: bool = True) -> str:
     return moment.strftime("%Y-%m-%d kl. %H:%M" if with_time else "%Y-%m-%d")
 
 
+def _percent(rate: float | None) -> str:
+    """A share as Swedish writes it: 0.025 -> '2,5 %', 1.0 -> '100 %'; no calls -> '–'."""
+    if rate is None:
+        return "–"
+    return f"{rate * 100:.1f}".removesuffix(".0").replace(".", ",") + " %"
+
+
 def source_groups(statuses) -> list[dict]:
     """Failing sources as the clinician reads them: one line per source and outcome, not per contract."""
     groups: dict[tuple, dict] = {}
@@ -90,6 +128,34 @@ def missing_from(statuses) -> list[tuple[str, str]]:
     return list(seen)
 
 
+def _sources(n: int) -> str:
+    return f"{n} {'källa' if n == 1 else 'källor'}"
+
+
+def sources_summary(result) -> dict:
+    """The sources table folded into one exact line, so that it need not fill every page: how many answered
+    and, said as failures, how many did what else. {"parts": [(text, failed)], "failed": bool}."""
+    said = {**MISSING_TEXT, "warning": "svarade med delar som inte kunde läsas"}  # no comma inside a part
+    order = {status: i for i, status in enumerate(said)}
+    failing = Counter(s.status for s in result.sources if not s.complete)
+    counts = [(len(result.sources) - failing.total(), "svarade", False)] + [
+        (n, said.get(status, status), True)
+        for status, n in sorted(failing.items(), key=lambda item: order.get(item[0], len(order)))]
+    parts: list[tuple[str, bool]] = []
+    for n, text, failed in counts:
+        if n:  # the first number says what is counted: "63 källor svarade, 2 svarade med fel"
+            parts.append((f"{n if parts else _sources(n)} {text}", failed))
+    hidden = result.hidden_sources or {}
+    count, lost = hidden.get("count", 0), hidden.get("failed", 0)
+    where = "hos en annan vårdgivare" if count == 1 else "hos andra vårdgivare"
+    if count and not lost:
+        parts.append((f"{_sources(count)} {where} svarade", False))
+    elif count:  # they cannot be named before a basis, but their failure is said
+        parts.append((f"{_sources(count)} {where} svarade inte fullständigt" if lost == count == 1
+                      else f"{_sources(count)} {where}, varav {lost} svarade inte fullständigt", True))
+    return {"parts": parts, "failed": any(failed for _, failed in parts)}
+
+
 def _views(core):
     return sorted(core.reg.views.values(), key=lambda v: (v.order, v.title))
 
@@ -101,11 +167,26 @@ def _date(value: str | None) -> dt.date | None:
         raise BadRequest(f"Ogiltigt datum: {value}") from None
 
 
+def is_planned(record, now: dt.datetime) -> bool:
+    """Planned (booked, not yet happened): its time is after now."""
+    return record.time is not None and record.time > now
+
+
+def _period(record, now: dt.datetime) -> str:
+    """The timeline's period of an event: planned, its year (Swedish time), or without a date."""
+    if record.time is None:
+        return NO_DATE
+    return PLANNED if is_planned(record, now) else str(record.time.astimezone(SWEDEN).year)
+
+
 def _filtered(request, records, *, by_year: bool = False):
     """Filter by period, care unit, care provider and type; sort; one page. Returns (rows, state).
 
-    `by_year` (the timeline): one year at a time, the latest with events unless another is asked for
-    (`ar=YYYY`, `ar=utan` for events without a date, `ar=alla`), with each year's count to jump by."""
+    `by_year` (the timeline): one year at a time, the latest with events that have happened unless another
+    is asked for (`ar=YYYY`, `ar=utan` for events without a date, `ar=planerade` for planned ones, `ar=alla`),
+    with each year's count to jump by, and within a year one month (`man=MM`) with each month's count.
+    Planned events (after now: booked, not yet happened) are a period of their own, never the latest year,
+    and always listed first, soonest first."""
     q = request.query
     start, end = _date(q.get("from")), _date(q.get("to"))
     unit, provider, kind = q.get("unit") or None, q.get("provider") or None, q.get("type") or None
@@ -114,14 +195,24 @@ def _filtered(request, records, *, by_year: bool = False):
             and (not unit or r.care_unit_id == unit) and (not provider or r.care_provider_id == provider)
             and (not kind or r.information_type == kind)]
     years: list[tuple[str, int]] = []
-    year = None
+    months: list[tuple[str, int]] = []
+    year = month = latest = None
+    now = dt.datetime.now(SWEDEN)
+    planned_rows = [r for r in rows if is_planned(r, now)]
     if by_year:
-        counts = Counter(str(r.time.astimezone(SWEDEN).year) if r.time else NO_DATE for r in rows)
-        years = sorted(counts.items(), key=lambda kv: (kv[0] != NO_DATE, kv[0]), reverse=True)
+        counts = Counter(_period(r, now) for r in rows)
+        years = sorted(counts.items(), key=lambda kv: (kv[0] != NO_DATE, kv[0] == PLANNED, kv[0]), reverse=True)
         asked = q.get("ar", "")
-        year = asked if asked in counts or asked == ALL_YEARS else (years[0][0] if years else ALL_YEARS)
+        latest = next((y for y, _ in years if y != PLANNED), None)  # "utan" sorts last: the latest there is
+        year = asked if asked in counts or asked == ALL_YEARS else (latest or (years[0][0] if years else ALL_YEARS))
         if year != ALL_YEARS:
-            rows = [r for r in rows if (str(r.time.astimezone(SWEDEN).year) if r.time else NO_DATE) == year]
+            rows = [r for r in rows if _period(r, now) == year]
+        if year.isdigit():  # a year of events that have happened: its months, to jump by
+            by_month = Counter(f"{r.time.astimezone(SWEDEN).month:02d}" for r in rows)
+            months = sorted(by_month.items())
+            month = q.get("man") if q.get("man") in by_month else None
+            if month:
+                rows = [r for r in rows if f"{r.time.astimezone(SWEDEN).month:02d}" == month]
     order = q.get("sort", "time_desc")
     if order == "time_asc":
         rows.sort(key=lambda r: (r.time is None, r.time or dt.datetime.min.replace(tzinfo=SWEDEN)))
@@ -130,6 +221,9 @@ def _filtered(request, records, *, by_year: bool = False):
     else:
         order = "time_desc"
         rows.sort(key=lambda r: (r.time is not None, r.time or dt.datetime.min.replace(tzinfo=SWEDEN)), reverse=True)
+    if by_year:  # planned first, soonest first: apart from the past, never taken for the latest
+        planned = sorted((r for r in rows if is_planned(r, now)), key=lambda r: r.time)
+        rows = planned + [r for r in rows if not is_planned(r, now)]
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page_text = q.get("page", "1")
     page = min(max(1, int(page_text)), pages) if ASCII_NUMBER.fullmatch(page_text) else 1
@@ -141,7 +235,8 @@ def _filtered(request, records, *, by_year: bool = False):
         "providers": sorted({(r.care_provider_id, r.care_provider_name or r.care_provider_id) for r in records
                              if r.care_provider_id}, key=lambda p: p[1]),
         "types": sorted({r.information_type for r in records}),
-        "years": years, "year": year,
+        "years": years, "year": year, "months": months, "month": month, "now": now, "latest": latest,
+        "planned": sorted(planned_rows, key=lambda r: r.time),
     }
     return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], state
 
@@ -159,7 +254,8 @@ def _page_context(core) -> dict:
     view_by_type = _view_by_type(views)
     return {"views": views, "reasons": REASON_TEXT, "status_text": STATUS_TEXT, "basis_text": BASIS_TEXT,
             "view_of": lambda r: view_by_type.get(r.information_type), "when": _when, "segment": segment,
-            "source_groups": source_groups, "missing_from": missing_from}
+            "source_groups": source_groups, "missing_from": missing_from, "sources_summary": sources_summary,
+            "contract_title": lambda cid: getattr(core.contracts.get(cid), "title", None) or cid}
 
 
 def _patient_context(core, request, ctx, result) -> dict:
@@ -176,9 +272,18 @@ def _patient_context(core, request, ctx, result) -> dict:
 
     incomplete = result.incomplete
     return {"result": result, "ctx": ctx, "base": base, "record_url": record_url, "here": request.raw_path,
+            "notice": _notice(core, request, result.patient.id),
             "failed_count": len(incomplete) + ((result.hidden_sources or {}).get("failed") or 0),
             "source_count": len(result.sources) + ((result.hidden_sources or {}).get("count") or 0),
             "read_complete": not incomplete}
+
+
+def _notice(core, request, patient_id: str) -> str | None:
+    """The confirmation of what the clinician just did for this patient: taken from the session once per
+    request (the streamed overview asks for its context part by part), so it shows on one page only."""
+    if NOTICE_KEY not in request:
+        request[NOTICE_KEY] = core.session_of(request, touch=False).take_notice(patient_id)
+    return request[NOTICE_KEY]
 
 
 def _next(form, patient_id: str) -> str:
@@ -191,12 +296,18 @@ def _next(form, patient_id: str) -> str:
 
 
 def _page(core, template, request, status=200, **context):
-    return core.render(template, request=request, status=status, **_page_context(core), **context)
+    return core.render(template, request=request, status=status, help_page=template, **_page_context(core),
+                       **context)
 
 
-def _error_page(core, request, status: int, message: str, title: str | None = None):
-    return _page(core, "error.html", request, status=status, title=title or ERROR_TITLES.get(status, "Det gick inte"),
-                 message=message)
+def _error_page(core, request, status: int, message: str, *, code: str = "", title: str | None = None,
+                template: str = "error.html", **context):
+    """An error in the normal layout: what happened, what to do next, and the reference for support."""
+    moment = dt.datetime.fromisoformat(error_reference(request)["time"])
+    error = {"status": status, "title": title or CODE_TITLES.get(code) or ERROR_TITLES.get(status, "Det gick inte"),
+             "message": message, "advice": ADVICE.get(code) or ADVICE.get(status) or TRY_LATER,
+             "time": moment.strftime("%Y-%m-%d kl. %H:%M:%S"), "request_id": error_reference(request)["request_id"]}
+    return _page(core, template, request, status=status, title=error["title"], error=error, **context)
 
 
 @hookimpl(trylast=True)  # every page's fallback: a plugin answering its own pages' errors goes first
@@ -206,9 +317,59 @@ def handle_exception(core, request, exception):
         return None
     if isinstance(exception, PatientNotOpen):
         return _not_open(core, request)
+    return _error_answer(core, request, exception)
+
+
+async def _error_answer(core, request, exception):
+    """Where the clinician was: a search refused is the search page again with its number; an error at an
+    open patient is shown under that patient's header with the way back to the page the form was on."""
     if isinstance(exception, NpoError):
-        return _error_page(core, request, exception.status, exception.message)
-    return _error_page(core, request, 500, "Något gick fel i npo. Felet är loggat.", title="Internt fel")
+        status, code, message = exception.status, exception.code, exception.message
+    else:
+        status, code, message = 500, "internal", "Något gick fel i npo. Felet är loggat."
+    form = await _form(request, status)
+    session = _session(core, request)
+    if request.method == "POST" and request.path == "/patient" and status in (400, 403) and session \
+            and session.assignment:
+        return _error_page(core, request, status, message, code=code, template="start.html",
+                           typed=str(form.get("patient_id") or "")[:40],
+                           open_patients=list(reversed(session.patients.values())))
+    return _error_page(core, request, status, message, code=code, **_where(request, session, form))
+
+
+async def _form(request, status: int):
+    """The form an error came with, when there is one that can be read (never a body over the limit)."""
+    if request.method != "POST" or status == 413:
+        return {}
+    try:
+        return await request.post()
+    except (web.HTTPException, ValueError):
+        return {}
+
+
+def _session(core, request):
+    try:
+        return core.session_of(request)
+    except NpoError:
+        return None
+
+
+def _where(request, session, form) -> dict:
+    """The open patient an error happened at, for its header, and the page to go back to. A patient this
+    session has not opened gets no header: an error never shows more than the clinician already saw."""
+    raw = request.match_info.get("pid") or form.get("patient_id")
+    try:
+        ctx = session.patients.get(parse_patient_id(str(raw)).id) if session and raw else None
+    except NpoError:
+        ctx = None
+    if ctx is None:
+        return {}
+    base = f"/patient/{ctx.patient.id}"
+    back = _next(form, ctx.patient.id) if request.method == "POST" else base
+    return {"result": SimpleNamespace(patient=ctx.patient, patient_name=ctx.name, fetched_at=None), "base": base,
+            "here": back, "back": back,
+            "back_text": "Försök igen" if back == request.path else
+            "Tillbaka till sidan du var på" if request.method == "POST" else "Till patientens översikt"}
 
 
 async def _not_open(core, request):
@@ -219,7 +380,7 @@ async def _not_open(core, request):
     try:
         patient = parse_patient_id(str(raw or ""))
     except NpoError as e:
-        return _error_page(core, request, e.status, e.message)
+        return _error_page(core, request, e.status, e.message, code=e.code)
     here = request.raw_path if request.method == "GET" else f"/patient/{patient.id}"
     return _page(core, "not_open.html", request, status=409, patient=patient, next=here)
 
@@ -231,7 +392,8 @@ def register_routes(core):
 
     async def overview_page(template, request, **context):
         """A page of an overview: as long as the patient is heavy, so the worker renders it."""
-        return await core.render_in_worker(template, request=request, **_page_context(core), **context)
+        return await core.render_in_worker(template, request=request, help_page=template, **_page_context(core),
+                                           **context)
 
     def patient_of(request):
         """The open patient this page names (409 page if not open, 400 if the id is invalid)."""
@@ -271,6 +433,17 @@ def register_routes(core):
         core.session_of(request)
         raise web.HTTPSeeOther("/")  # the start page lists the open patients
 
+    async def prominent_reads(views, reads):
+        """(view, its read or None, why not) of each prominent set: the overview's alerts are all of theirs."""
+        out = []
+        for view, task in zip(views, reads):
+            if view.prominent:
+                try:
+                    out.append((view, await task, None))
+                except NpoError as e:
+                    out.append((view, None, e.message))
+        return out
+
     async def overview(request):
         """Streamed set by set: each information set is read (decided and logged) on its own, all at once,
         and sent in page order as soon as it is ready, so a heavy patient's first screen comes first. A
@@ -282,8 +455,8 @@ def register_routes(core):
         response = None
         try:
             first = await reads[0]  # a refusal or an unreadable guard here is the normal error page
-            prominent = [v for v in views if v.prominent]
-            frame = await core.render_text("patient.html", request=request, stream=STREAM, **_page_context(core),
+            frame = await core.render_text("patient.html", request=request, stream=STREAM, help_page="patient.html",
+                                           **_page_context(core),
                                            **_patient_context(core, request, ctx, first))
             top, bottom = frame.split(STREAM)
             response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8"})
@@ -300,10 +473,15 @@ def register_routes(core):
                     parts.append(part)
                     message = None
                 rows = [r for r in part.records if r.information_type in view.categorizations] if part else []
-                alerts = [r for r in rows if view.prominent and view.prominent(r)] if n == 0 else []
+                alerts, alert_gaps, opened = [], [], None
+                if n == 0:  # the alerts open the page: those of every prominent set, grouped in the worker
+                    shown = await prominent_reads(views, reads)
+                    alerts, alert_gaps = current_alerts(shown)
+                    opened = ReadResult.merged([r for _, r, _ in shown if r] or [first]).opened_block
                 await response.write((await core.render_text(
                     "_overview_set.html", request=request, v=view, rows=rows, alerts=alerts, first=n == 0,
-                    failed=message, prominent=prominent, **_page_context(core),
+                    failed=message, alert_gaps=alert_gaps, group_alerts=group_alerts, opened=opened,
+                    **_page_context(core),
                     **_patient_context(core, request, ctx, part or first))).encode())
             whole = ReadResult.merged(parts or [first])  # no information set at all: the read of none
             await response.write((await core.render_text(
@@ -317,6 +495,15 @@ def register_routes(core):
         finally:
             for task in reads:
                 task.cancel()
+
+    async def alert_list(request):
+        """"Visa alla" from the overview: every current alert of the prominent sets, grouped as there, each line
+        with all its registrations."""
+        prominent = [v for v in _views(core) if v.prominent]
+        ctx, result = await read(request, {c for v in prominent for c in v.categorizations})
+        alerts, alert_gaps = current_alerts([(v, result, None) for v in prominent])
+        return await overview_page("alerts.html", request, alerts=alerts, alert_gaps=alert_gaps,
+                                   group_alerts=group_alerts, **_patient_context(core, request, ctx, result))
 
     async def information_set(request):
         view = view_of_request(request)
@@ -339,22 +526,34 @@ def register_routes(core):
     async def timeline(request):
         ctx, result = await read(request)
         rows, state = await core.off_loop(_filtered, request, result.records, by_year=True)
-        return await overview_page("timeline.html", request, rows=rows, state=state,
+        return await overview_page("timeline.html", request, rows=rows, state=state, month_names=MONTHS,
+                                   is_planned=is_planned,
                                    **_patient_context(core, request, ctx, result))
 
     async def month_calendar(request):
         session, ctx = patient_of(request)
         result = await core.access.read(session, ctx.patient.id)
-        # Without a month asked for: the latest month with events (the current one is often empty).
-        latest = max((r.time for r in result.records if r.time), default=dt.datetime.now(SWEDEN)).astimezone(SWEDEN)
-        m = MONTH.fullmatch(request.query.get("month", latest.strftime("%Y-%m")))
+        now = dt.datetime.now(SWEDEN)
+        times = sorted(r.time.astimezone(SWEDEN) for r in result.records if r.time)
+        # Without a month asked for: the latest month with events that have happened (the current one is often
+        # empty, and a visit booked months ahead would open on a month with nothing else); only planned: the first.
+        past = [t for t in times if t <= now]
+        opening = past[-1] if past else times[0] if times else now
+        m = MONTH.fullmatch(request.query.get("month", opening.strftime("%Y-%m")))
         year, month = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
         if not (1 <= year <= 9999 and 1 <= month <= 12):
             raise BadRequest("Ange månad som ÅÅÅÅ-MM, med år 0001–9999 och månad 01–12.", code="bad_month")
+        per_month = Counter((t.year, t.month) for t in times)
+        per_year = Counter(t.year for t in times)
+        # Each year with events opens on its latest month with events; the shown year's months with their counts.
+        years = [(y, n, f"{y:04d}-{max(mm for yy, mm in per_month if yy == y):02d}")
+                 for y, n in sorted(per_year.items(), reverse=True)]
+        months = [(f"{year:04d}-{mm:02d}", MONTHS[mm - 1], per_month.get((year, mm), 0)) for mm in range(1, 13)]
         days: dict[int, list] = {}
-        for r in result.records:
-            if r.time and (r.time.year, r.time.month) == (year, month):
-                days.setdefault(r.time.day, []).append(r)
+        for r in sorted((r for r in result.records if r.time), key=lambda r: r.time):
+            t = r.time.astimezone(SWEDEN)
+            if (t.year, t.month) == (year, month):
+                days.setdefault(t.day, []).append(r)
         # The first and last months there are have no month before or after them.
         prev_month = f"{year - (month == 1):04d}-{12 if month == 1 else month - 1:02d}" \
             if (year, month) != (1, 1) else None
@@ -362,18 +561,22 @@ def register_routes(core):
             if (year, month) != (9999, 12) else None
         return await overview_page("calendar.html", request, weeks=calendar.Calendar().monthdayscalendar(year, month),
                                    days=days, title=f"{MONTHS[month - 1]} {year}", prev_month=prev_month,
-                                   next_month=next_month, month=f"{year:04d}-{month:02d}",
+                                   next_month=next_month, month=f"{year:04d}-{month:02d}", year=year,
+                                   years=years, months=months, now=now, is_planned=is_planned,
                                    **_patient_context(core, request, ctx, result))
 
     def patient_form(action):
         """A form posted from a patient's page: `action(session, form, ctx)` acts on the open patient the form
-        names (never the patient of another tab), then the browser goes back to that patient's page."""
+        names (never the patient of another tab), then the browser goes back to that patient's page. What the
+        action returns is the confirmation that page shows (and a screen reader hears) once."""
         @functools.wraps(action)
         async def handler(request):
             session = core.session_of(request)
             form = await request.post()
             ctx = core.access.context(session, form.get("patient_id"))
-            await action(session, form, ctx)
+            notice = await action(session, form, ctx)
+            if notice:
+                session.notify(ctx.patient.id, notice)
             raise web.HTTPSeeOther(_next(form, ctx.patient.id))
         return handler
 
@@ -388,15 +591,23 @@ def register_routes(core):
         emergency = kind == "emergency"
         days_text = str(form.get("days") or "").strip()
         days = _number(days_text, "Giltighetstiden (dagar)", 1, 365) if days_text and not emergency else None
-        await core.access.register_consent(
+        consent_id, reused = await core.access.register_consent(
             session, ctx.patient.id, emergency=emergency, whole_unit=scope != "personal", days=days,
             reason=str(form.get("reason") or "") or None)
         if not emergency and form.get("relation") == "yes":
             await core.access.attest_relation(session, ctx.patient.id)
+        given = next(c for c in core.guards.consents_for(ctx.patient.id, session.assignment.care_provider_id)
+                     if c.id == consent_id)  # a reused one may reach further or longer than what was asked
+        until = f"till {_when(given.end.isoformat())}" if given.end else "tills vidare"
+        if emergency:
+            return f"Nödöppning registrerad, giltig {until}. Åtkomsten loggas."
+        what = "Samtycket fanns redan" if reused else "Samtycke registrerat"
+        return f"{what} för {'hela vårdenheten' if given.employee_id is None else 'dig'}, giltigt {until}."
 
     @patient_form
     async def relation(session, form, ctx):
         await core.access.attest_relation(session, ctx.patient.id)
+        return "Patientrelation intygad. Information från andra vårdenheter hos din vårdgivare visas nu."
 
     @patient_form
     async def end_consent(session, form, ctx):
@@ -407,11 +618,13 @@ def register_routes(core):
         if not consent_id:
             raise BadRequest("Ange vilket samtycke som ska avslutas.", code="consent_required")
         await core.access.end_consent(session, ctx.patient.id, consent_id, how)
+        return "Samtycket är avslutat." if how == "cancel" else "Samtycket är makulerat."
 
     @patient_form
     async def reveal_blocked(session, form, ctx):
         await core.access.reveal_blocked(session, ctx.patient.id, str(form.get("basis", "")),
                                          str(form.get("reason") or "") or None)
+        return "Var spärrad information finns visas nu under Spärrad information finns, steg 2."
 
     @patient_form
     async def open_blocked(session, form, ctx):
@@ -419,15 +632,19 @@ def register_routes(core):
         await core.access.open_blocked(session, ctx.patient.id, str(form.get("care_provider_id", "")),
                                        str(form.get("care_unit_id") or "") or None, str(form.get("basis", "")),
                                        str(form.get("reason") or "") or None, days=days)
+        return (f"Spärrad information öppnad i {days} {'dag' if days == 1 else 'dagar'}. Den visas nu, märkt "
+                "Öppnad spärr; var den öppnades står under Öppnad spärrad information.")
 
     @patient_form
     async def fetch_again(session, form, ctx):
         core.access.forget(session, ctx.patient.id)
+        return "Informationen är hämtad på nytt från källorna."
 
     async def status(request):
         core.session_of(request)
-        return page("status.html", request, sources=core.monitor.summary(),
-                    contracts=core.registry.contract_rows(core.env_name))
+        contracts = core.registry.contract_rows(core.env_name)
+        return page("status.html", request, sources=core.monitor.summary(), contracts=contracts,
+                    titles={c["id"]: c["title"] for c in contracts}, percent=_percent)
 
     async def feedback_form(request):
         core.session_of(request)
@@ -451,6 +668,14 @@ def register_routes(core):
         core.session_of(request)
         return page("help.html", request)
 
+    async def session_time(request):
+        """How long the session has left (session.js warns before it ends); asking is not activity."""
+        return web.json_response(core.sessions.remaining(core.session_of(request, touch=False)))
+
+    async def extend_session(request):
+        """"Fortsätt arbeta": the request itself is the activity that extends the session (CSRF-checked)."""
+        return web.json_response(core.sessions.remaining(core.session_of(request)))
+
     async def logout(request):
         core.sessions.end(request.cookies.get("npo_session"))
         response = web.HTTPSeeOther(core.auth_methods[0].login_path if core.auth_methods else "/")
@@ -465,6 +690,7 @@ def register_routes(core):
         web.get("/patient/{pid}", overview),
         web.get("/patient/{pid}/tidslinje", timeline),
         web.get("/patient/{pid}/kalender", month_calendar),
+        web.get("/patient/{pid}/att-uppmarksamma", alert_list),
         web.get("/patient/{pid}/{slug}", information_set),
         web.get("/patient/{pid}/{slug}/{record_id}", record),  # one segment: an id is never a path
         web.post("/consent", consent),
@@ -478,5 +704,7 @@ def register_routes(core):
         web.post("/synpunkter", feedback),
         web.get("/hjalp", help_page),
         web.post("/logout", logout),
+        web.get("/-/session", session_time),
+        web.post("/-/session", extend_session),
         web.static("/static", STATIC),
     ]
