@@ -434,15 +434,16 @@ def _status(source: SourceSystem, contract: Contract, status: str, message: str 
 
 def _named(record: Record, source: SourceSystem, names: tuple[dict, dict]) -> Record:
     """At the edge, once: owner ids in their canonical form (or marked unreadable), the address npo really
-    called, and names the header does not carry, from the registry's directory."""
+    called, and names: the registry's directory first (a producer does not rename a unit the operator named),
+    else the org-unit names the answer carries; a page shows the bare id only when neither has one."""
     providers, units = names
     sent = [v if v and v.strip() else None for v in (record.care_provider_id, record.care_unit_id)]
     provider_id, unit_id = (normalise_hsa_id(v) for v in sent)
     readable = all(v is None or n is not None for v, n in zip(sent, (provider_id, unit_id)))
     return record.changed(
         care_provider_id=provider_id, care_unit_id=unit_id, owner_readable=readable,
-        care_provider_name=record.care_provider_name or providers.get(provider_id or ""),
-        care_unit_name=record.care_unit_name or units.get(unit_id or ""),
+        care_provider_name=providers.get(provider_id or "") or record.care_provider_name,
+        care_unit_name=units.get(unit_id or "") or record.care_unit_name,
         # the source system id in the same canonical form where it is an HSA-id (a logical address may not be)
         source_system=normalise_hsa_id(record.source_system) or record.source_system or source.logical_address,
         source_address=source.logical_address,
