@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from array import array
 from collections import Counter, defaultdict, deque
@@ -23,9 +24,11 @@ from .decoding import decode_payload
 from .errors import ContractError, Forbidden, GuardUnavailable, NpoError
 from .identity import PatientId, normalise_hsa_id
 from .registry import Environment, SourceSystem
-from .schemas import SchemaSet
+from .schemas import SchemaInvalid, SchemaSet
 
 COMPLETE = ("ok", "info")
+SCHEMA_ERRORS_KEPT = 5  # of a schema-invalid answer's problems, the first few: enough to find the cause
+log = logging.getLogger("npo.fetch")
 
 
 @dataclass
@@ -47,13 +50,14 @@ class SourceStatus:
     covers: tuple[str, ...] = ()  # the contracts this status speaks for (an index failure covers several)
     owners: frozenset[str] = frozenset()  # care providers whose records it may carry (not sent)
     unsupported: bool = False  # the platform refused this major as not supported here (VP004, VP007)
+    schema_errors: list[str] = field(default_factory=list)  # path and rule of each, for driftsstatus and the log
 
     @property
     def complete(self) -> bool:
         return self.status in COMPLETE
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("covers", "owners", "unsupported")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("covers", "owners", "unsupported", "schema_errors")}
         out["complete"] = self.complete
         return out
 
@@ -146,7 +150,7 @@ class Monitor:
         pair.errors += 1
         pair.last_problem = {  # what support needs: the producer's own codes
             "time": now, "status": status.status, "message": status.message, "error_code": status.error_code,
-            "log_id": status.log_id, "unread": status.unread}
+            "log_id": status.log_id, "unread": status.unread, "schema_errors": status.schema_errors}
 
     def summary(self, now: float | None = None) -> list[dict]:
         """Per source system and contract, named as the registry names them (else by id); times in ISO 8601."""
@@ -363,6 +367,11 @@ class FanOut:
                 status.unsupported = e.code == "unsupported"
                 status.status = {"timeout": "timeout", "schema_invalid": "invalid"}.get(e.code, "error")
                 status.message = e.message
+                if isinstance(e, SchemaInvalid):  # the clinician reads a sentence; support gets the paths
+                    status.message = f"Svaret från {status.source_name} följde inte kontraktet och visas inte."
+                    status.schema_errors = [str(issue) for issue in e.issues[:SCHEMA_ERRORS_KEPT]]
+                    log.warning("answer from %s for %s refused by the schema: %s", source.logical_address,
+                                status.contract, "; ".join(status.schema_errors))
                 records = []
         except (GuardUnavailable, Forbidden):
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +84,32 @@ class SchemaSet:
         if element.getparent() is not None:  # validate the payload as a document of its own
             element = copy.deepcopy(element)  # keeps source line numbers
         ok, log = self._check(contract, element)
-        return [] if ok else [SchemaIssue(_readable(element, e.path), e.line, e.message) for e in log]
+        return [] if ok else [SchemaIssue(_readable(element, e.path), e.line, _without_values(e.message)) for e in log]
 
     def validate(self, contract, element: etree._Element) -> None:
         """The hot path: one libxml2 pass; errors are worked out only when there are some."""
         ok, _ = self._check(contract, element)
         if not ok:
             problems = self.issues(contract, element)
-            raise ContractError("Svaret följer inte kontraktets schema: " + "; ".join(map(str, problems[:3])),
-                                code="schema_invalid")
+            raise SchemaInvalid("Svaret följer inte kontraktets schema: " + "; ".join(map(str, problems[:3])),
+                                problems)
+
+
+class SchemaInvalid(ContractError):
+    """An answer the official schema refuses, with each problem's path (for driftsstatus and the log)."""
+
+    def __init__(self, message: str, issues: list[SchemaIssue]):
+        super().__init__(message, code="schema_invalid")
+        self.issues = issues
+
+
+# libxml2 quotes the offending value ("'19970106' is not a valid value ..."): a value can be patient data,
+# and the path and the rule are what support needs, so values leave the message before it is kept anywhere.
+_VALUE = re.compile(r"(?:[Tt]he value )?'[^'{}]*'(?= is not| \[| does not)")
+
+
+def _without_values(message: str) -> str:
+    return _VALUE.sub("the value", message)
 
 
 def _readable(root: etree._Element, path: str | None) -> str:

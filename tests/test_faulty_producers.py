@@ -25,7 +25,7 @@ EXPECTED = {"slow": "timeout", "reset": "error", "http500": "error", "soap_fault
 
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_server, aiohttp_client, registry, pm,
-                                                              bundle):
+                                                              bundle, caplog):
     platform = await aiohttp_server(make_platform(collect(pm).contracts, DEMO_TODAY, faults={BAD: fault}))
     seed_registry(registry, [r["id"] for r in registry.contract_rows("demo")])
     registry.set_setting("schema_bundle", str(bundle))
@@ -67,6 +67,17 @@ async def test_one_faulty_producer_does_not_sink_the_overview(fault, aiohttp_ser
         assert problem["error_code"] == "APPLICATION_ERROR" and problem["log_id"] == status["log_id"]
         page = await (await client.get("/status")).text()  # driftsstatus: what support asks the producer for
         assert "Felkod APPLICATION_ERROR" in page and status["log_id"] in page
+    if fault == "schema_invalid":  # strict: refused, said in Swedish naming the source; the paths for support
+        [status] = bad
+        assert status["message"] == "Svaret från Millennium följde inte kontraktet och visas inte."
+        assert "schema_errors" not in status and "Element" not in str(result)
+        problem = [s["last_problem"] for s in core.monitor.summary() if s["logical_address"] == BAD][0]
+        assert problem["schema_errors"] and problem["schema_errors"][0].startswith("/")
+        assert "unexpectedElement" in problem["schema_errors"][0]
+        page = await (await client.get("/status")).text()
+        assert "Schemafel: /" in page and "unexpectedElement" in page
+        assert any(r.name == "npo.fetch" and BAD in r.getMessage() and "unexpectedElement" in r.getMessage()
+                   for r in caplog.records)
     assert sum(r["record_count"] for r in logged) == len(result["records"])
     core.guards.close()
 
