@@ -84,13 +84,14 @@ class SchemaSet:
         if element.getparent() is not None:  # validate the payload as a document of its own
             element = copy.deepcopy(element)  # keeps source line numbers
         ok, log = self._check(contract, element)
-        return [] if ok else [SchemaIssue(_readable(element, e.path), e.line, _without_values(e.message)) for e in log]
+        return [] if ok else [SchemaIssue(_readable(element, e.path), e.line, e.message) for e in log]
 
     def validate(self, contract, element: etree._Element) -> None:
         """The hot path: one libxml2 pass; errors are worked out only when there are some."""
         ok, _ = self._check(contract, element)
         if not ok:
-            problems = self.issues(contract, element)
+            # Kept for driftsstatus and the log: without the values (an operator's `contracts validate` keeps them).
+            problems = [SchemaIssue(i.path, i.line, _without_values(i.message)) for i in self.issues(contract, element)]
             raise SchemaInvalid("Svaret följer inte kontraktets schema: " + "; ".join(map(str, problems[:3])),
                                 problems)
 

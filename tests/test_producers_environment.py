@@ -62,7 +62,11 @@ async def test_strict_environments_report_schema_errors_per_producer(
     good = [s for s in result["sources"] if s["logical_address"] != "SE2321000016-BAD1"]
     assert all(s["status"] == "ok" for s in good)
     if strict:
-        assert bad["status"] == "invalid" and "typeOfDiagnosis" in bad["message"] and bad["records"] == 0
+        assert bad["status"] == "invalid" and bad["records"] == 0
+        assert bad["message"] == "Svaret från Trasigt system följde inte kontraktet och visas inte."
+        [problem] = [s["last_problem"] for s in client.core.monitor.summary()
+                     if s["logical_address"] == bad["logical_address"]]
+        assert any("typeOfDiagnosis" in e and "Kanske" not in e for e in problem["schema_errors"])  # path, no value
         assert not any(r["detail"]["type"] == "Kanske" for r in result["records"])
     else:
         assert bad["status"] == "ok" and any(r["detail"]["type"] == "Kanske" for r in result["records"])
